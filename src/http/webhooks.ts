@@ -1,0 +1,147 @@
+/**
+ * POST /webhooks/zoho and /webhooks/moodle as a Yoga plugin (so tests reach it through
+ * yoga.fetch). Order matters: size and type limits → tenant → signature over the raw bytes
+ * (before any parsing) → JSON → events → the ingest pipeline, with bounded concurrency.
+ */
+import type { Plugin } from 'graphql-yoga';
+import { isSafeNumber, parse as parseLosslessJson } from 'lossless-json';
+import PQueue from 'p-queue';
+import { secretsEqual, verifySignature } from '../auth/signature.js';
+import { db } from '../db/client.js';
+import { isRecord } from '../ingest/fields.js';
+import { isZohoNotification, moodleEvent, zohoWebhookEvents } from '../ingest/envelopes.js';
+import { DatabaseUnavailableError, type IngestResult, type Ingestor } from '../ingest/pipeline.js';
+import type { KeyedEvent } from '../ingest/raw-event.js';
+import { IngestInputError } from '../ingest/record.js';
+import type { Logger } from '../logger.js';
+
+export interface WebhookOptions {
+  ingestor: Ingestor;
+  log: Logger;
+  defaultTenant: string;
+  /** Largest accepted body (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Webhook requests ingesting at once (default 8) … */
+  concurrency?: number;
+  /** … and waiting for a turn (default 256); beyond that: 503 with Retry-After. */
+  maxQueued?: number;
+}
+
+const ROUTES = { '/webhooks/zoho': 'zoho', '/webhooks/moodle': 'moodle' } as const;
+type Sender = (typeof ROUTES)[keyof typeof ROUTES];
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function webhookRoutes(options: WebhookOptions): Plugin {
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxQueued = options.maxQueued ?? 256;
+  const queue = new PQueue({ concurrency: options.concurrency ?? 8 });
+
+  async function handle(sender: Sender, request: Request): Promise<Response> {
+    if (request.method !== 'POST') throw new HttpError(405, `use POST for ${new URL(request.url).pathname}`, { allow: 'POST' });
+    const contentType = request.headers.get('content-type') ?? '';
+    if (!/^application\/(.+\+)?json\b/i.test(contentType)) {
+      throw new HttpError(415, `Content-Type must be application/json, got ${contentType ? JSON.stringify(contentType) : 'none'}`);
+    }
+    const declared = Number(request.headers.get('content-length') ?? 0);
+    if (declared > maxBodyBytes) throw new HttpError(413, `body of ${declared} bytes exceeds the limit of ${maxBodyBytes} bytes`);
+    const body = await readBody(request, maxBodyBytes);
+
+    const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
+    const tenant = await db.tenant.findUnique({ where: { id: tenantId } }).catch((error: unknown) => {
+      throw unavailable(error);
+    });
+    const signed = tenant !== null && verifySignature(body, request.headers.get('x-signature-256'), tenant.webhookSecret);
+
+    const json = parseJson(body);
+    if (!signed && !(sender === 'zoho' && tenant && isRecord(json) && isZohoNotification(json) && secretsEqual(json.token, tenant.zohoChannelToken))) {
+      throw new HttpError(401, request.headers.get('x-signature-256')
+        ? `X-Signature-256 does not match the body for tenant "${tenantId}"`
+        : 'missing X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the tenant\'s webhook secret>');
+    }
+
+    let events: KeyedEvent[];
+    try {
+      events = sender === 'zoho' ? zohoWebhookEvents(json) : [moodleEvent(json)];
+    } catch (error) {
+      if (error instanceof IngestInputError) throw new HttpError(422, error.message);
+      throw error;
+    }
+    if (queue.size >= maxQueued) throw new HttpError(503, 'ingest is saturated; retry shortly', { 'retry-after': '1' });
+    const results = await queue.add(() => ingestAll(tenantId, events));
+    const accepted = results.some((r) => r.status !== 'REJECTED');
+    return Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
+  }
+
+  async function ingestAll(tenantId: string, events: KeyedEvent[]): Promise<IngestResult[]> {
+    const results: IngestResult[] = [];
+    for (const event of events) results.push(await options.ingestor.ingest(tenantId, event));
+    return results;
+  }
+
+  return {
+    async onRequest({ url, request, endResponse }) {
+      const sender = ROUTES[url.pathname as keyof typeof ROUTES];
+      if (!sender) return;
+      try {
+        endResponse(await handle(sender, request));
+      } catch (error) {
+        const failure = error instanceof HttpError ? error : error instanceof DatabaseUnavailableError ? unavailable(error) : null;
+        if (!failure) {
+          options.log.error({ err: error, path: url.pathname }, 'webhook failed');
+          endResponse(Response.json({ error: 'internal error; the event was not stored, retry it' }, { status: 500 }));
+          return;
+        }
+        if (failure.status >= 500) options.log.warn({ path: url.pathname, status: failure.status }, failure.message);
+        endResponse(Response.json({ error: failure.message }, { status: failure.status, headers: failure.headers }));
+      }
+    },
+  };
+}
+
+function unavailable(error: unknown): HttpError {
+  return new HttpError(503, `the database is unavailable (${(error as Error).message.split('\n')[0]}); nothing was stored, retry`, {
+    'retry-after': '5',
+  });
+}
+
+/** The reply per event, as DESIGN.md specifies it (IngestResult plus what helps the sender). */
+function publicResult(r: IngestResult) {
+  return { eventId: r.eventId, status: r.status, entityType: r.entityType, entityId: r.entityId, message: r.message, module: r.module };
+}
+
+async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HttpError(413, `body exceeds the limit of ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** JSON where integers beyond 2^53 (19-digit Zoho ids sent as numbers) stay exact strings. */
+function parseJson(body: Uint8Array): unknown {
+  const text = Buffer.from(body).toString('utf8');
+  try {
+    return parseLosslessJson(text, null, (value) => (isSafeNumber(value) ? Number(value) : value));
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
+  }
+}

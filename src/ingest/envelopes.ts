@@ -1,0 +1,125 @@
+/**
+ * The shapes senders post (FORMATS.md) → KeyedEvents with their idempotency keys:
+ * Zoho record events (`notification_id`), bulk records (`module:id:Modified_Time`),
+ * Notifications-API callbacks (`channel_id:server_time:id`), Moodle events (`event_id`);
+ * a hash of the payload when the sender gives no id.
+ */
+import { isRecord } from './fields.js';
+import { parseMoodleEvent } from './moodle-events.js';
+import { canonicalHash, type KeyedEvent } from './raw-event.js';
+import { IngestInputError } from './record.js';
+import { parseZohoOperation } from './zoho-records.js';
+
+type Json = Record<string, unknown>;
+
+function idString(value: unknown): string | undefined {
+  if (typeof value === 'string' && value.trim()) return value.trim();
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return undefined;
+}
+
+function field(record: Json, ...names: string[]): unknown {
+  for (const name of names) if (record[name] !== undefined) return record[name];
+  return undefined;
+}
+
+/** A Zoho record event (workflow webhook or the ingestZohoEvent mutation, snake or camel case). */
+export function zohoRecordEvent(body: Json): KeyedEvent {
+  const module = field(body, 'module');
+  if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho event.module: expected a module name such as "BTEC_Students"');
+  const operationName = field(body, 'operation');
+  const operation = parseZohoOperation(operationName);
+  const data = field(body, 'data');
+  const recordId = idString(field(body, 'record_id', 'recordId')) ?? (isRecord(data) ? idString(data.id) : undefined);
+  const notificationId = idString(field(body, 'notification_id', 'notificationId'));
+  const timestamp = field(body, 'timestamp');
+  return {
+    idempotencyKey: `zoho:${notificationId ?? canonicalHash(body)}`,
+    source: 'ZOHO',
+    module,
+    operation: String(operationName),
+    recordId: recordId ?? null,
+    raw: {
+      kind: 'zoho-record',
+      module,
+      operation,
+      operationName: String(operationName),
+      ...(recordId ? { recordId } : {}),
+      ...(typeof timestamp === 'string' ? { timestamp } : {}),
+      data: data ?? null,
+    },
+  };
+}
+
+/** Bulk records of one module (`{"module", "data": [...]}` or ingestZohoRecords): each record its own event. */
+export function zohoBulkEvents(module: string, records: readonly unknown[]): KeyedEvent[] {
+  return records.map((data) => {
+    const id = isRecord(data) ? idString(data.id) : undefined;
+    const modified = isRecord(data) ? field(data, 'Modified_Time', 'Modified Time') : undefined;
+    return {
+      idempotencyKey: id ? `zoho:${module}:${id}:${typeof modified === 'string' ? modified : ''}` : `zoho:${canonicalHash({ module, data })}`,
+      source: 'ZOHO' as const,
+      module,
+      operation: 'upsert',
+      recordId: id ?? null,
+      raw: { kind: 'zoho-record' as const, module, operation: 'upsert' as const, operationName: 'upsert', ...(id ? { recordId: id } : {}), data },
+    };
+  });
+}
+
+/** A Notifications-API callback: one event per id, parked until the record is fetched from Zoho. */
+export function zohoNotificationEvents(body: Json): KeyedEvent[] {
+  const module = body.module;
+  const ids = body.ids;
+  const channelId = idString(body.channel_id);
+  const serverTime = idString(body.server_time);
+  if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho notification.module: expected a module name');
+  if (!Array.isArray(ids) || !ids.length) throw new IngestInputError('Zoho notification.ids: expected a non-empty array of record ids');
+  if (!channelId) throw new IngestInputError('Zoho notification.channel_id: expected the channel id');
+  if (!serverTime) throw new IngestInputError('Zoho notification.server_time: expected the server time');
+  const operation = parseZohoOperation(body.operation ?? 'update');
+  return ids.map((value, index) => {
+    const recordId = idString(value);
+    if (!recordId) throw new IngestInputError(`Zoho notification.ids[${index}]: expected a record id string`);
+    return {
+      idempotencyKey: `zoho:${channelId}:${serverTime}:${recordId}`,
+      source: 'ZOHO' as const,
+      module,
+      operation: String(body.operation ?? 'update'),
+      recordId,
+      raw: { kind: 'zoho-fetch' as const, module, recordId, operation, channelId, serverTime },
+    };
+  });
+}
+
+export function isZohoNotification(body: Json): boolean {
+  return Array.isArray(body.ids) && body.channel_id !== undefined;
+}
+
+/** Any body posted to /webhooks/zoho. */
+export function zohoWebhookEvents(body: unknown): KeyedEvent[] {
+  if (!isRecord(body)) throw new IngestInputError('Zoho webhook: expected a JSON object');
+  if (isZohoNotification(body)) return zohoNotificationEvents(body);
+  if (Array.isArray(body.data)) {
+    if (typeof body.module !== 'string' || !body.module) throw new IngestInputError('Zoho bulk records.module: expected a module name');
+    return zohoBulkEvents(body.module, body.data);
+  }
+  if (body.module !== undefined && (body.operation !== undefined || body.notification_id !== undefined)) return [zohoRecordEvent(body)];
+  throw new IngestInputError(
+    'Zoho webhook: expected a record event {notification_id, module, operation, record_id, data}, bulk records {module, data: [...]}, or a Notifications-API callback {module, ids, channel_id, token}',
+  );
+}
+
+/** A Moodle event (plugin shape, the ingestMoodleEvent input, or a standard event envelope). */
+export function moodleEvent(body: unknown): KeyedEvent {
+  if (!isRecord(body)) throw new IngestInputError('Moodle event: expected a JSON object');
+  const parsed = parseMoodleEvent(body);
+  return {
+    idempotencyKey: `moodle:${parsed.eventId ?? canonicalHash(body)}`,
+    source: 'MOODLE',
+    module: parsed.event,
+    operation: parsed.record.operation === 'delete' ? 'delete' : parsed.event,
+    recordId: Object.values(parsed.record.keys)[0] ?? null,
+    raw: { kind: 'moodle', body },
+  };
+}

@@ -1,0 +1,278 @@
+/**
+ * The ingest pipeline: one event → one transaction (claim the idempotency key in the event
+ * log, apply the record, park it or apply what was parked waiting for it) → after commit,
+ * tell the listeners (cache invalidation, pub/sub, metrics). Entry points (HTTP webhooks,
+ * GraphQL mutations, the Zoho notification resolver) all call `ingest()`.
+ */
+import pRetry from 'p-retry';
+import { db } from '../db/client.js';
+import type { IngestStatus } from '../generated/prisma/enums.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
+import { applyRecord, parseRefKey, describeRef, type Applied, type Tx } from './store.js';
+
+export interface IngestResult {
+  eventId: string | null;
+  status: IngestStatus;
+  source: SourceName;
+  module: string;
+  operation: string | null;
+  entityType: string | null;
+  entityId: string | null;
+  studentId: string | null;
+  message: string | null;
+  /** PARKED: what it waits for (`Student:zohoId:…`, or `zoho-fetch`). */
+  awaiting: string | null;
+}
+
+/** An outcome as listeners see it, after its transaction committed (or was refused). */
+export interface SyncOutcome extends IngestResult {
+  tenantId: string;
+  at: Date;
+}
+
+export type OutcomeListener = (outcomes: SyncOutcome[]) => void;
+
+/** Awaiting value of a Notifications-API id whose record must be fetched from Zoho first. */
+export const AWAITING_ZOHO_FETCH = 'zoho-fetch';
+
+/** The database cannot be reached: the sender must retry (HTTP 503). */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+const MAX_PARKED_DEPTH = 32;
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
+
+export class Ingestor {
+  private readonly listeners = new Set<OutcomeListener>();
+
+  /** Called after every ingest with its outcomes (the event's own, then any parked ones it released). */
+  onOutcomes(listener: OutcomeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Ingests one event for a tenant. Resolves only after the outcome is durable (or the
+   * event is refused: REJECTED and DUPLICATE write nothing). Throws DatabaseUnavailableError
+   * when Postgres cannot be reached.
+   */
+  async ingest(tenantId: string, event: KeyedEvent): Promise<IngestResult> {
+    let record: IncomingRecord | null = null;
+    if (event.raw.kind !== 'zoho-fetch') {
+      try {
+        record = recordOf(event.raw);
+      } catch (error) {
+        if (!(error instanceof IngestInputError)) throw error;
+        const rejected = resultOf(event, null, { status: 'REJECTED', message: error.message });
+        this.emit(tenantId, [rejected]);
+        return rejected;
+      }
+    }
+    const { result, released } = await this.transact((tx) => ingestInTransaction(tx, tenantId, event, record));
+    this.emit(tenantId, [result, ...released]);
+    return result;
+  }
+
+  /** Re-tries every parked event of the tenant (not those awaiting a Zoho fetch); returns how many were applied. */
+  async replayParked(tenantId: string): Promise<number> {
+    const parked = await db.parkedEvent.findMany({
+      where: { tenantId, awaiting: { not: AWAITING_ZOHO_FETCH } },
+      orderBy: { createdAt: 'asc' },
+      select: { id: true },
+    });
+    let applied = 0;
+    for (const { id } of parked) {
+      const { released } = await this.transact(async (tx) => ({ result: null, released: await applyParkedRows(tx, tenantId, { id }) }));
+      this.emit(tenantId, released);
+      applied += released.filter((r) => r.status !== 'PARKED').length;
+    }
+    return applied;
+  }
+
+  private emit(tenantId: string, results: IngestResult[]) {
+    if (!results.length) return;
+    const at = new Date();
+    const outcomes = results.map((r) => ({ ...r, tenantId, at }));
+    for (const listener of this.listeners) listener(outcomes);
+  }
+
+  /** A transaction, retried on deadlocks and key races; connection failures become DatabaseUnavailableError. */
+  private async transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    try {
+      return await pRetry(() => db.$transaction(work, TRANSACTION_OPTIONS), {
+        retries: 6,
+        minTimeout: 5,
+        maxTimeout: 200,
+        randomize: true,
+        shouldRetry: ({ error }) => isRetryable(error),
+      });
+    } catch (error) {
+      if (isConnectionFailure(error)) throw new DatabaseUnavailableError('the database is unavailable');
+      throw error;
+    }
+  }
+}
+
+async function ingestInTransaction(
+  tx: Tx,
+  tenantId: string,
+  event: KeyedEvent,
+  record: IncomingRecord | null,
+): Promise<{ result: IngestResult; released: IngestResult[] }> {
+  // The unique (tenantId, idempotencyKey) index decides: a concurrent twin waits here until
+  // this transaction ends, then finds the row and answers DUPLICATE.
+  const claimed = await tx.$queryRaw<{ id: string }[]>`
+    INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+    VALUES (gen_random_uuid(), ${tenantId}, ${event.idempotencyKey}, ${event.source}::"SyncSource", ${event.module},
+            ${event.operation}, ${event.recordId}, 'PARKED'::"IngestStatus")
+    ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+    RETURNING "id"`;
+  const eventId = claimed[0]?.id;
+  if (!eventId) {
+    const original = await tx.syncEvent.findUniqueOrThrow({
+      where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: event.idempotencyKey } },
+    });
+    return {
+      result: resultOf(event, original.id, {
+        status: 'DUPLICATE',
+        message: `already received at ${original.receivedAt.toISOString()} (${original.status})`,
+        entityType: original.entityType,
+        entityId: original.entityId,
+        studentId: original.studentId,
+      }),
+      released: [],
+    };
+  }
+
+  const applied: Applied | null = record ? await applyRecord(tx, tenantId, record) : null;
+  const outcome = applied ?? {
+    status: 'PARKED' as const,
+    entityType: null,
+    entityId: null,
+    studentId: null,
+    message: 'awaiting fetch from the Zoho API',
+    awaiting: AWAITING_ZOHO_FETCH,
+    storedKeys: [],
+  };
+  await recordOutcome(tx, eventId, outcome);
+  if (outcome.status === 'PARKED') {
+    await tx.parkedEvent.create({
+      data: { tenantId, syncEventId: eventId, awaiting: outcome.awaiting!, payload: event.raw as Prisma.InputJsonValue },
+    });
+  }
+  const released = await releaseParked(tx, tenantId, outcome.storedKeys, 0);
+  return { result: resultOf(event, eventId, outcome), released };
+}
+
+interface LoggedOutcome {
+  status: IngestStatus;
+  message: string | null;
+  entityType?: string | null;
+  entityId?: string | null;
+  studentId?: string | null;
+}
+
+async function recordOutcome(tx: Tx, eventId: string, outcome: LoggedOutcome) {
+  await tx.syncEvent.update({
+    where: { id: eventId },
+    data: {
+      status: outcome.status,
+      entityType: outcome.entityType ?? null,
+      entityId: outcome.entityId ?? null,
+      studentId: outcome.studentId ?? null,
+      message: outcome.message,
+      processedAt: new Date(),
+    },
+  });
+}
+
+/** Applies, in arrival order, every parked event waiting for one of the keys just stored; recursively. */
+async function releaseParked(tx: Tx, tenantId: string, keys: string[], depth: number): Promise<IngestResult[]> {
+  if (!keys.length || depth > MAX_PARKED_DEPTH) return [];
+  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, depth);
+}
+
+async function applyParkedRows(tx: Tx, tenantId: string, where: Prisma.ParkedEventWhereInput, depth = 0): Promise<IngestResult[]> {
+  const parked = await tx.parkedEvent.findMany({
+    where: { ...where, tenantId },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    include: { syncEvent: true },
+  });
+  const results: IngestResult[] = [];
+  for (const row of parked) {
+    const raw = row.payload as unknown as RawEvent;
+    if (raw.kind === 'zoho-fetch') continue;
+    const log = row.syncEvent;
+    const event: KeyedEvent = {
+      idempotencyKey: log.idempotencyKey,
+      source: log.source,
+      module: log.module,
+      operation: log.operation,
+      recordId: log.recordId,
+      raw,
+    };
+    let applied: Applied;
+    try {
+      applied = await applyRecord(tx, tenantId, recordOf(raw));
+    } catch (error) {
+      if (!(error instanceof IngestInputError)) throw error;
+      await tx.parkedEvent.delete({ where: { id: row.id } });
+      await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
+      results.push(resultOf(event, log.id, { status: 'REJECTED', message: error.message }));
+      continue;
+    }
+    if (applied.status === 'PARKED') {
+      if (applied.awaiting !== row.awaiting) {
+        await tx.parkedEvent.update({ where: { id: row.id }, data: { awaiting: applied.awaiting!, attempts: { increment: 1 }, updatedAt: new Date() } });
+        await recordOutcome(tx, log.id, applied);
+      }
+      continue;
+    }
+    await tx.parkedEvent.delete({ where: { id: row.id } });
+    const arrived = parseRefKey(row.awaiting);
+    const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
+    await recordOutcome(tx, log.id, { ...applied, message });
+    results.push(resultOf(event, log.id, { ...applied, message }));
+    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, depth + 1)));
+  }
+  return results;
+}
+
+function resultOf(
+  event: KeyedEvent,
+  eventId: string | null,
+  outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null; awaiting?: string },
+): IngestResult {
+  return {
+    eventId,
+    status: outcome.status,
+    source: event.source,
+    module: event.module,
+    operation: event.operation,
+    entityType: outcome.entityType ?? null,
+    entityId: outcome.entityId ?? null,
+    studentId: outcome.studentId ?? null,
+    message: outcome.message,
+    awaiting: outcome.awaiting ?? null,
+  };
+}
+
+const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034|Unique constraint failed|P2002|23505/;
+const CONNECTION = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1017|Can't reach database|Connection terminated|connection.*closed|terminating connection|timeout exceeded when trying to connect/i;
+
+function errorText(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const e = error as Error & { code?: unknown; meta?: unknown; cause?: unknown };
+  return [e.message, String(e.code ?? ''), JSON.stringify(e.meta ?? ''), e.cause ? errorText(e.cause) : ''].join(' ');
+}
+
+function isRetryable(error: unknown): boolean {
+  return RETRYABLE.test(errorText(error));
+}
+
+function isConnectionFailure(error: unknown): boolean {
+  return CONNECTION.test(errorText(error));
+}

@@ -1,0 +1,293 @@
+/**
+ * Applies one IncomingRecord to the read model inside the caller's transaction: reference
+ * resolution (or PARKED), identity matching and merging, stale guard, change detection,
+ * tombstones. No event log, no parking rows: pipeline.ts does those.
+ */
+import type { Prisma } from '../generated/prisma/client.js';
+import { canonicalHash } from './raw-event.js';
+import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type RefColumn, type UniqueKey } from './record.js';
+
+export type Tx = Prisma.TransactionClient;
+
+export type AppliedStatus = 'CREATED' | 'UPDATED' | 'UNCHANGED' | 'DELETED' | 'STALE' | 'PARKED';
+
+export interface Applied {
+  status: AppliedStatus;
+  entityType: EntityType;
+  entityId: string | null;
+  /** The student whose dashboard the change touches, when there is exactly one. */
+  studentId: string | null;
+  message: string | null;
+  /** PARKED: the reference it waits for, `Entity:key:value` (see refKey). */
+  awaiting?: string;
+  /** Keys of the stored row: parked events awaiting any of them can now be applied. */
+  storedKeys: string[];
+}
+
+interface Row {
+  id: string;
+  deletedAt: Date | null;
+  sourceUpdatedAt: Date | null;
+  fingerprint: string | null;
+  moodleUpdatedAt?: Date | null;
+  moodleFingerprint?: string | null;
+  studentId?: string;
+  [column: string]: unknown;
+}
+
+/** The part of a Prisma model delegate the store uses (every synced model has it). */
+interface Delegate {
+  findFirst(args: object): Promise<Row | null>;
+  findMany(args: object): Promise<Row[]>;
+  create(args: object): Promise<Row>;
+  update(args: object): Promise<Row>;
+  updateMany(args: object): Promise<unknown>;
+  deleteMany(args: object): Promise<unknown>;
+}
+
+interface EntitySpec {
+  delegate: keyof Tx;
+  keys: readonly UniqueKey[];
+  /** Moodle writes this entity too (it has moodleUpdatedAt / moodleFingerprint). */
+  moodle: boolean;
+}
+
+const ENTITIES: Record<EntityType, EntitySpec> = {
+  Student: { delegate: 'student', keys: ['zohoId', 'moodleUserId'], moodle: true },
+  Teacher: { delegate: 'teacher', keys: ['zohoId', 'moodleUserId'], moodle: true },
+  Program: { delegate: 'program', keys: ['zohoId'], moodle: false },
+  Unit: { delegate: 'unit', keys: ['zohoId'], moodle: false },
+  Class: { delegate: 'class', keys: ['zohoId', 'moodleCourseId'], moodle: false },
+  Enrollment: { delegate: 'enrollment', keys: ['zohoId', 'moodleEnrollmentId'], moodle: true },
+  Registration: { delegate: 'registration', keys: ['zohoId'], moodle: false },
+  Payment: { delegate: 'payment', keys: ['zohoId'], moodle: false },
+  StudentRequest: { delegate: 'studentRequest', keys: ['zohoId'], moodle: false },
+  Grade: { delegate: 'grade', keys: ['zohoId', 'compositeKey'], moodle: true },
+};
+
+/** Rows that point at a student or teacher, moved when two identities turn out to be one. */
+const STUDENT_CHILDREN = ['registration', 'payment', 'enrollment', 'studentRequest', 'grade'] as const;
+
+function delegate(tx: Tx, entity: EntityType): Delegate {
+  return tx[ENTITIES[entity].delegate] as unknown as Delegate;
+}
+
+export function refKey(ref: EntityRef): string {
+  return `${ref.entity}:${ref.key}:${ref.value}`;
+}
+
+export function describeRef(ref: EntityRef): string {
+  return `${ref.entity} with ${ref.key} ${ref.value}`;
+}
+
+/** Parses `Entity:key:value` back into a reference. */
+export function parseRefKey(key: string): EntityRef | null {
+  const [entity, k, ...rest] = key.split(':');
+  if (!entity || !k || !rest.length || !(entity in ENTITIES)) return null;
+  return { entity: entity as EntityType, key: k as UniqueKey, value: rest.join(':') };
+}
+
+function ownRefs(record: IncomingRecord): EntityRef[] {
+  return Object.entries(record.keys)
+    .filter((entry): entry is [UniqueKey, string] => typeof entry[1] === 'string' && entry[1] !== '')
+    .map(([key, value]) => ({ entity: record.entity, key, value }));
+}
+
+function storedKeysOf(entity: EntityType, row: Row): string[] {
+  return ENTITIES[entity].keys
+    .filter((key) => typeof row[key] === 'string' && row[key] !== '')
+    .map((key) => refKey({ entity, key, value: row[key] as string }));
+}
+
+/**
+ * Serialises concurrent events about the same entities: a transaction-scoped advisory lock
+ * per key, taken in sorted order (re-entrant within the transaction).
+ */
+async function lockKeys(tx: Tx, tenantId: string, keys: readonly string[]): Promise<void> {
+  if (!keys.length) return;
+  const sorted = [...new Set(keys.map((k) => `${tenantId}|${k}`))].sort();
+  await tx.$queryRawUnsafe(
+    'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n',
+    sorted,
+  );
+}
+
+async function findByRef(tx: Tx, tenantId: string, ref: EntityRef): Promise<Row | null> {
+  return delegate(tx, ref.entity).findFirst({ where: { tenantId, [ref.key]: ref.value } });
+}
+
+type ResolvedRefs = { ok: true; columns: Partial<Record<RefColumn, string | null>> } | { ok: false; missing: EntityRef };
+
+/** Looks up every parent; tombstoned parents count as present (the child stays hidden with them). */
+async function resolveRefs(tx: Tx, tenantId: string, record: IncomingRecord): Promise<ResolvedRefs> {
+  const columns: Partial<Record<RefColumn, string | null>> = {};
+  for (const [column, ref] of Object.entries(record.refs) as [RefColumn, EntityRef | null][]) {
+    if (ref === null) {
+      columns[column] = null;
+      continue;
+    }
+    const parent = await findByRef(tx, tenantId, ref);
+    if (!parent) return { ok: false, missing: ref };
+    columns[column] = parent.id;
+    // A grade from Moodle names its course; the unit comes from the class.
+    if (record.entity === 'Grade' && column === 'classId' && record.refs.unitId === undefined && typeof parent.unitId === 'string') {
+      columns.unitId = parent.unitId;
+    }
+  }
+  return { ok: true, columns };
+}
+
+async function findExisting(tx: Tx, tenantId: string, record: IncomingRecord, refs: Partial<Record<RefColumn, string | null>>) {
+  const or: object[] = ownRefs(record).map((ref) => ({ [ref.key]: ref.value }));
+  if (record.entity === 'Enrollment' && refs.studentId && refs.classId) or.push({ studentId: refs.studentId, classId: refs.classId });
+  return delegate(tx, record.entity).findMany({ where: { tenantId, OR: or }, orderBy: { syncedAt: 'asc' } });
+}
+
+/**
+ * Two rows for one identity (a Moodle-created student, then the Zoho student that carries
+ * its Student_Moodle_ID): children move to the row with the Zoho id, the other row goes.
+ */
+async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> {
+  const keep = rows.find((r) => r.zohoId) ?? rows[0]!;
+  const others = rows.filter((r) => r !== keep);
+  if (entity !== 'Student' && entity !== 'Teacher') {
+    throw new IngestInputError(`${entity}: its keys match ${rows.length} different stored records; resolve the conflict in the source`);
+  }
+  for (const other of others) {
+    if (entity === 'Student') {
+      const kept = await tx.enrollment.findMany({ where: { studentId: keep.id }, select: { classId: true } });
+      await tx.enrollment.deleteMany({ where: { studentId: other.id, classId: { in: kept.map((e) => e.classId) } } });
+      for (const child of STUDENT_CHILDREN) {
+        await (tx[child] as unknown as Delegate).updateMany({ where: { studentId: other.id }, data: { studentId: keep.id } });
+      }
+    } else {
+      await tx.class.updateMany({ where: { teacherId: other.id }, data: { teacherId: keep.id } });
+    }
+    await delegate(tx, entity).deleteMany({ where: { id: other.id } });
+  }
+  const fill: Record<string, unknown> = {};
+  for (const key of ENTITIES[entity].keys) {
+    if (!keep[key]) {
+      const value = others.find((o) => o[key])?.[key];
+      if (value) fill[key] = value;
+    }
+  }
+  return Object.keys(fill).length ? delegate(tx, entity).update({ where: { id: keep.id }, data: fill }) : keep;
+}
+
+function studentIdOf(entity: EntityType, row: Row): string | null {
+  if (entity === 'Student') return row.id;
+  return typeof row.studentId === 'string' ? row.studentId : null;
+}
+
+function result(record: IncomingRecord, status: AppliedStatus, row: Row | null, message: string | null, storedKeys: string[] = []): Applied {
+  return {
+    status,
+    entityType: record.entity,
+    entityId: row?.id ?? null,
+    studentId: row ? studentIdOf(record.entity, row) : null,
+    message,
+    storedKeys,
+  };
+}
+
+/** Applies the record; see the module comment. Throws IngestInputError for unusable input. */
+export async function applyRecord(tx: Tx, tenantId: string, record: IncomingRecord): Promise<Applied> {
+  const own = ownRefs(record);
+  if (!own.length) throw new IngestInputError(`${record.module}: the record has no id`);
+  const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+  await lockKeys(tx, tenantId, [...own, ...parents].map(refKey));
+
+  const resolved = await resolveRefs(tx, tenantId, record);
+  if (!resolved.ok) {
+    return {
+      ...result(record, 'PARKED', null, `waiting for ${describeRef(resolved.missing)}`),
+      awaiting: refKey(resolved.missing),
+    };
+  }
+
+  const matches = await findExisting(tx, tenantId, record, resolved.columns);
+  const existing = matches.length > 1 ? await mergeRows(tx, record.entity, matches) : (matches[0] ?? null);
+  const spec = ENTITIES[record.entity];
+  const moodle = record.source === 'MOODLE';
+  if (moodle && !spec.moodle) throw new IngestInputError(`${record.module}: Moodle cannot write ${record.entity} records`);
+  const stampColumn = moodle ? 'moodleUpdatedAt' : 'sourceUpdatedAt';
+  const fingerprintColumn = moodle ? 'moodleFingerprint' : 'fingerprint';
+  const stored = (existing?.[stampColumn] as Date | null | undefined) ?? null;
+  const at = record.modifiedAt;
+
+  if (record.operation === 'delete') {
+    if (!existing) {
+      const self = own[0]!;
+      return {
+        ...result(record, 'PARKED', null, `delete of a record not received yet: applied when ${describeRef(self)} arrives`),
+        awaiting: refKey(self),
+      };
+    }
+    if (existing.deletedAt) return result(record, 'UNCHANGED', existing, 'already deleted');
+    if (at && stored && at < stored) return result(record, 'STALE', existing, `deleted at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
+    const deletedAt = at ?? new Date();
+    const row = await delegate(tx, record.entity).update({
+      where: { id: existing.id },
+      data: { deletedAt, [stampColumn]: laterOf(stored, at), syncedAt: new Date() },
+    });
+    return result(record, 'DELETED', row, null, storedKeysOf(record.entity, row));
+  }
+
+  if (existing?.deletedAt && !(at && at > existing.deletedAt)) {
+    return result(record, 'STALE', existing, `deleted at ${existing.deletedAt.toISOString()}; an older record does not bring it back`);
+  }
+  const fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
+  const storedFingerprint = (existing?.[fingerprintColumn] as string | null | undefined) ?? null;
+  if (existing && !existing.deletedAt) {
+    if (at && stored && at < stored) return result(record, 'STALE', existing, `modified at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
+    if (storedFingerprint === fingerprint) return result(record, 'UNCHANGED', existing, null);
+    // Same modification time, different content: the larger fingerprint wins, in any order.
+    if (at && stored && at.getTime() === stored.getTime() && storedFingerprint && fingerprint < storedFingerprint) {
+      return result(record, 'STALE', existing, 'a different version with the same modification time was kept');
+    }
+  }
+
+  // Zoho is the system of record: once a Zoho record is applied, Moodle only adds its ids
+  // (never overwrites them); a Zoho record sets all of its keys.
+  const zohoOwned = moodle && existing?.sourceUpdatedAt;
+  const keyColumns = Object.fromEntries(own.filter((r) => !existing || !existing[r.key]).map((r) => [r.key, r.value]));
+  const data: Record<string, unknown> = {
+    ...(zohoOwned ? {} : { ...record.fields, ...resolved.columns }),
+    ...(existing && moodle ? keyColumns : Object.fromEntries(own.map((r) => [r.key, r.value]))),
+    [stampColumn]: laterOf(stored, at),
+    [fingerprintColumn]: fingerprint,
+    deletedAt: null,
+    syncedAt: new Date(),
+  };
+  const outcomes = record.learningOutcomes && !zohoOwned ? record.learningOutcomes : undefined;
+
+  let row: Row;
+  try {
+    row = existing
+      ? await delegate(tx, record.entity).update({ where: { id: existing.id }, data })
+      : await delegate(tx, record.entity).create({ data: { tenantId, ...data } });
+  } catch (error) {
+    if ((error as { name?: string }).name === 'PrismaClientValidationError') {
+      throw new IngestInputError(`${record.module}: cannot store the record: ${lastLine((error as Error).message)}`);
+    }
+    throw error;
+  }
+  if (outcomes && record.entity === 'Grade') {
+    await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
+    if (outcomes.length) {
+      await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
+    }
+  }
+  return result(record, existing ? 'UPDATED' : 'CREATED', row, existing?.deletedAt ? 'restored: newer than its deletion' : null, storedKeysOf(record.entity, row));
+}
+
+function laterOf(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a > b ? a : b;
+}
+
+function lastLine(message: string): string {
+  return message.trim().split('\n').filter(Boolean).at(-1) ?? message;
+}

@@ -1,0 +1,46 @@
+import { buildApp } from './app.js';
+import { signToken } from './auth/jwt.js';
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { prepareRuntime } from './runtime.js';
+
+const config = loadConfig();
+const log = createLogger(config.log.level);
+
+try {
+  const runtime = await prepareRuntime(config, log);
+  const app = buildApp({ log, jwtSecret: runtime.jwtSecret, defaultTenant: config.tenancy.defaultTenant });
+  const port = await app.start(config.http.port, config.http.host);
+
+  const url = `http://localhost:${port}/graphql`;
+  log.info({ url, database: runtime.embedded ? 'embedded' : 'DATABASE_URL' }, 'campus-graph is up');
+  if (!config.production) {
+    const token = await signToken({ sub: 'dev-admin', role: 'admin', tenant: config.tenancy.defaultTenant }, runtime.jwtSecret);
+    process.stdout.write(
+      [
+        '',
+        `  GraphiQL:   ${url}`,
+        '  Headers:    paste into GraphiQL\'s "Headers" tab:',
+        `  {"Authorization": "Bearer ${token}"}`,
+        '',
+        '  More tokens: npm run token -- --role student --moodle-user-id 00042',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await app.stop();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+} catch (error) {
+  log.fatal({ err: error }, 'campus-graph failed to start');
+  process.exit(1);
+}

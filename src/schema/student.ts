@@ -1,0 +1,132 @@
+import { createGraphQLError } from 'graphql-yoga';
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { db } from '../db/client.js';
+import { StudentStatus } from '../generated/prisma/enums.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { Academics } from './academics.js';
+import { Enrollment } from './classes.js';
+import { Finance } from './finance.js';
+import { liveEnrollments, liveGrades, liveRequests } from './live.js';
+
+export const StudentStatusEnum = builder.enumType(StudentStatus, { name: 'StudentStatus' });
+
+export const Student = builder.prismaObject('Student', {
+  description: 'A student and the six sections of their dashboard.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    zohoId: t.exposeString('zohoId', { nullable: true }),
+    moodleUserId: t.exposeString('moodleUserId', { nullable: true }),
+    studentNumber: t.exposeString('studentNumber', { nullable: true }),
+    fullName: t.exposeString('fullName'),
+    firstName: t.exposeString('firstName', { nullable: true }),
+    lastName: t.exposeString('lastName', { nullable: true }),
+    email: t.exposeString('email', { nullable: true }),
+    phone: t.exposeString('phone', { nullable: true }),
+    city: t.exposeString('city', { nullable: true }),
+    country: t.exposeString('country', { nullable: true }),
+    status: t.expose('status', { type: StudentStatusEnum }),
+    syncedAt: t.expose('syncedAt', { type: 'DateTime', nullable: true }),
+    academics: t.variant(Academics),
+    finance: t.variant(Finance),
+    classes: t.field({
+      type: [Enrollment],
+      description: 'Enrolments, each with its class, teacher and unit.',
+      select: (_args, _ctx, nestedSelection) => ({ enrollments: nestedSelection(liveEnrollments) }),
+      resolve: (student) => student.enrollments,
+    }),
+    requests: t.relation('requests', { query: liveRequests }),
+    grades: t.relation('grades', { query: liveGrades }),
+  }),
+});
+
+/** What the viewer may see: their tenant's live students; a student only themself. */
+export function visibleStudents(ctx: Context): Prisma.StudentWhereInput {
+  const scope: Prisma.StudentWhereInput = { tenantId: ctx.tenantId, deletedAt: null };
+  if (ctx.viewer?.role === 'student') scope.moodleUserId = ctx.viewer.moodleUserId ?? '\u0000';
+  return scope;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function studentSelector(args: {
+  id?: string | null;
+  moodleUserId?: string | null;
+  zohoId?: string | null;
+  studentNumber?: string | null;
+}): Prisma.StudentWhereInput | null {
+  const given = Object.entries(args).filter(([, v]) => v !== null && v !== undefined);
+  if (given.length !== 1) {
+    throw createGraphQLError('student(...) takes exactly one of id, moodleUserId, zohoId, studentNumber', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  if (args.id != null) return UUID.test(args.id) ? { id: args.id } : null;
+  if (args.moodleUserId != null) return { moodleUserId: args.moodleUserId };
+  if (args.zohoId != null) return { zohoId: args.zohoId };
+  return { studentNumber: args.studentNumber! };
+}
+
+builder.queryFields((t) => ({
+  me: t.prismaField({
+    type: Student,
+    nullable: true,
+    description: 'The signed-in student (null for staff, admin and integration tokens).',
+    authScopes: { authenticated: true },
+    resolve: (query, _root, _args, ctx) =>
+      ctx.viewer?.role === 'student' ? db.student.findFirst({ ...query, where: visibleStudents(ctx) }) : null,
+  }),
+  student: t.prismaField({
+    type: Student,
+    nullable: true,
+    description:
+      'One student by exactly one key. Null when no such student is visible to the viewer (a student asking for another student gets null).',
+    authScopes: { student: true, staff: true },
+    args: {
+      id: t.arg.id(),
+      moodleUserId: t.arg.string(),
+      zohoId: t.arg.string(),
+      studentNumber: t.arg.string(),
+    },
+    resolve: async (query, _root, args, ctx) => {
+      const selector = studentSelector({ ...args, id: args.id == null ? null : String(args.id) });
+      if (!selector) return null;
+      return db.student.findFirst({ ...query, where: { AND: [visibleStudents(ctx), selector] } });
+    },
+  }),
+  students: t.prismaConnection({
+      type: Student,
+      cursor: 'id',
+      defaultSize: 20,
+      maxSize: 100,
+      description: 'Students of the tenant by name, ordered by full name; search matches name, email or student number.',
+      authScopes: { student: true, staff: true },
+      args: {
+        search: t.arg.string(),
+        status: t.arg({ type: StudentStatusEnum }),
+      },
+      resolve: (query, _root, args, ctx) =>
+        db.student.findMany({
+          ...query,
+          where: studentSearch(ctx, args.search, args.status),
+          orderBy: [{ fullName: 'asc' }, { id: 'asc' }],
+        }),
+    },
+    { name: 'StudentConnection' },
+    { name: 'StudentEdge' },
+  ),
+}));
+
+export function studentSearch(ctx: Context, search?: string | null, status?: StudentStatus | null): Prisma.StudentWhereInput {
+  const where: Prisma.StudentWhereInput = { ...visibleStudents(ctx) };
+  if (status) where.status = status;
+  const term = search?.trim();
+  if (term) {
+    where.OR = [
+      { fullName: { contains: term, mode: 'insensitive' } },
+      { email: { contains: term, mode: 'insensitive' } },
+      { studentNumber: { contains: term, mode: 'insensitive' } },
+    ];
+  }
+  return where;
+}

@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, inject } from 'vitest';
+import { useDatabase, type Db } from '../../src/db/client.js';
+import { databaseUrl, dropDatabase, uniqueName, withAdmin } from './postgres.js';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  db: Db;
+  /** SQL statements run since the last reset (Prisma `query` events). */
+  statements: string[];
+}
+
+/**
+ * Gives the calling test file a database of its own, cloned from the seeded template, bound
+ * as the app's `db`, with a recorder of every SQL statement Prisma runs. Dropped afterwards.
+ */
+export function useFreshDatabase(): TestDatabase {
+  const handle = { statements: [] as string[] } as TestDatabase;
+  beforeAll(async () => {
+    handle.name = uniqueName('cg_test');
+    await withAdmin((c) => c.query(`CREATE DATABASE "${handle.name}" TEMPLATE "${inject('templateDatabase')}"`));
+    handle.url = databaseUrl(handle.name);
+    handle.db = useDatabase(handle.url, { logQueries: true, poolSize: 5 });
+    handle.db.$on('query', (event) => handle.statements.push(event.query));
+  });
+  afterAll(async () => {
+    await handle.db?.$disconnect();
+    if (handle.name) await dropDatabase(handle.name);
+  });
+  return handle;
+}
+
+/** Runs fn and returns the SQL statements it executed. */
+export async function recordStatements<T>(database: TestDatabase, fn: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  database.statements.length = 0;
+  const result = await fn();
+  const statements = [...database.statements];
+  return { result, statements };
+}
