@@ -4,6 +4,9 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { createContextFactory, type Context } from './context.js';
 import { DASHBOARD_QUERY } from './dashboard-query.js';
 import { db } from './db/client.js';
+import { signedGraphQLRequests } from './http/signed-graphql.js';
+import { webhookRoutes } from './http/webhooks.js';
+import { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
 import { schema } from './schema/index.js';
 
@@ -16,6 +19,8 @@ export interface AppOptions {
 }
 
 export interface App {
+  /** The ingest pipeline; listeners (cache, pub/sub, metrics) subscribe to its outcomes. */
+  ingestor: Ingestor;
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   server: Server;
   /** Listens on the port (0: any free one) and resolves with the bound port. */
@@ -26,24 +31,33 @@ export interface App {
 
 /** The composition root: one Yoga instance behind a node:http server. Tests use it too. */
 export function buildApp(options: AppOptions): App {
+  const ingestor = new Ingestor();
+  const signedTenants = new WeakMap<Request, string>();
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     context: createContextFactory({
       jwtSecret: options.jwtSecret,
       defaultTenant: options.defaultTenant,
       log: options.log,
+      ingestor,
+      signedTenants,
     }),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health/live',
     landingPage: false,
     logging: options.log,
     graphiql: options.graphiql === false ? false : { title: 'campus-graph', defaultQuery: DASHBOARD_QUERY },
-    plugins: [readinessCheck()],
+    plugins: [
+      readinessCheck(),
+      webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant }),
+      signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants }),
+    ],
   });
 
   const server = createServer(yoga);
 
   return {
+    ingestor,
     yoga,
     server,
     start: (port, host) =>

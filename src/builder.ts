@@ -64,3 +64,4 @@ function forbidden(message: string) {
 }
 
 builder.queryType({});
+builder.mutationType({});

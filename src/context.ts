@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createGraphQLError } from 'graphql-yoga';
 import { AuthenticationError, verifyToken, type Viewer } from './auth/jwt.js';
+import type { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
 
 /** Per-request (or per-subscription) GraphQL context. The Prisma client is not on it. */
@@ -10,12 +11,16 @@ export interface Context {
   tenantId: string;
   requestId: string;
   log: Logger;
+  ingestor: Ingestor;
 }
 
 export interface ContextOptions {
   jwtSecret: string;
   defaultTenant: string;
   log: Logger;
+  ingestor: Ingestor;
+  /** Requests authenticated by X-Signature-256 (see http/signed-graphql.ts), by tenant. */
+  signedTenants: WeakMap<Request, string>;
 }
 
 /**
@@ -32,12 +37,18 @@ export function createContextFactory(options: ContextOptions) {
     const authorization =
       initial.request.headers.get('authorization') ??
       (typeof initial.connectionParams?.authorization === 'string' ? initial.connectionParams.authorization : null);
-    const viewer = authorization ? await viewerFrom(authorization, options.jwtSecret) : null;
+    const signedTenant = options.signedTenants.get(initial.request);
+    const viewer = authorization
+      ? await viewerFrom(authorization, options.jwtSecret)
+      : signedTenant
+        ? { sub: 'x-signature-256', role: 'integration' as const, tenant: signedTenant }
+        : null;
     return {
       viewer,
       tenantId: viewer?.tenant ?? options.defaultTenant,
       requestId,
       log: options.log.child({ requestId }),
+      ingestor: options.ingestor,
     };
   };
 }

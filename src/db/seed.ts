@@ -179,12 +179,15 @@ function createRandom(key: string): Random {
   };
 }
 
-function uuidFromWords(...words: number[]): string {
-  const hex = words.map((w) => w.toString(16).padStart(8, '0')).join('').split('');
-  hex[12] = '4';
-  hex[16] = '89ab'[parseInt(hex[16]!, 16) & 3]!;
-  const s = hex.join('');
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+function hex(value: number, width: number): string {
+  return value.toString(16).padStart(width, '0');
+}
+
+/** An RFC 4122 version-4 uuid made of 128 random bits (6 of them fixed by the format). */
+function uuidFromWords(w0: number, w1: number, w2: number, w3: number): string {
+  const version = ((w1 & 0x0fff) | 0x4000) >>> 0;
+  const variant = ((w2 >>> 16) & 0x3fff) | 0x8000;
+  return `${hex(w0, 8)}-${hex(w1 >>> 16, 4)}-${hex(version, 4)}-${hex(variant, 4)}-${hex(w2 & 0xffff, 4)}${hex(w3, 8)}`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -252,22 +255,12 @@ function pad(value: number, width: number): string {
 // ---------------------------------------------------------------------------------------
 // Sync metadata
 
-const UNFINGERPRINTED = new Set(['id', 'tenantId', 'sourceUpdatedAt', 'fingerprint', 'syncedAt', 'deletedAt']);
-
-function stableJson(value: unknown): string {
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([key, v]) => v !== undefined && !UNFINGERPRINTED.has(key))
-      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
-    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${stableJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
-
+/**
+ * A stable hash of a record's significant fields. Every `fields` object here is built by a
+ * literal with a fixed key order, so JSON.stringify is already canonical for it.
+ */
 function fingerprintOf(fields: object): string {
-  return createHash('sha256').update(stableJson(fields)).digest('hex');
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 interface SyncStamp {
@@ -1477,7 +1470,7 @@ function chunk<T>(rows: readonly T[], size: number): T[][] {
  * work in the Prisma client.
  */
 async function insertTable(db: Db, table: SeedTable, rows: readonly object[], onBatch: (count: number) => void): Promise<void> {
-  const sql = `INSERT INTO "${TABLE_NAMES[table]}" SELECT * FROM jsonb_populate_recordset(NULL::"${TABLE_NAMES[table]}", $1::jsonb)`;
+  const sql = `INSERT INTO "${TABLE_NAMES[table]}" SELECT * FROM json_populate_recordset(NULL::"${TABLE_NAMES[table]}", $1::json)`;
   const batches = chunk(rows, BATCH_ROWS);
   let next = 0;
   const worker = async () => {

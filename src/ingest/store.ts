@@ -106,7 +106,7 @@ function storedKeysOf(entity: EntityType, row: Row): string[] {
 async function lockKeys(tx: Tx, tenantId: string, keys: readonly string[]): Promise<void> {
   if (!keys.length) return;
   const sorted = [...new Set(keys.map((k) => `${tenantId}|${k}`))].sort();
-  await tx.$queryRawUnsafe(
+  await tx.$executeRawUnsafe(
     'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n',
     sorted,
   );

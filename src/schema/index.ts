@@ -6,5 +6,6 @@ import './classes.js';
 import './requests.js';
 import './grades.js';
 import './student.js';
+import './sync.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

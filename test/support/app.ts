@@ -17,7 +17,7 @@ export interface TestApp {
 }
 
 export function createTestApp(): TestApp {
-  const app = buildApp({ log: createLogger('silent'), jwtSecret: JWT_SECRET, defaultTenant: 'default', graphiql: false });
+  const app = buildApp({ log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), jwtSecret: JWT_SECRET, defaultTenant: 'default', graphiql: false });
   return {
     app,
     async graphql(query, variables, token) {

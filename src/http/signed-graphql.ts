@@ -1,0 +1,31 @@
+import type { Plugin } from 'graphql-yoga';
+import { verifySignature } from '../auth/signature.js';
+import { db } from '../db/client.js';
+
+/**
+ * A POST /graphql carrying X-Signature-256 (HMAC of the raw body with the tenant's webhook
+ * secret) acts as an `integration` viewer of that tenant, so senders that sign webhooks can
+ * call the ingest mutations without a JWT. The body is read from a clone before Yoga parses
+ * it. A wrong signature is a 401, never anonymous access.
+ */
+export function signedGraphQLRequests(options: { defaultTenant: string; signedTenants: WeakMap<Request, string> }): Plugin {
+  return {
+    async onRequest({ request, url, endResponse }) {
+      const signature = request.headers.get('x-signature-256');
+      if (!signature || request.method !== 'POST' || !url.pathname.startsWith('/graphql')) return;
+      const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
+      const body = new Uint8Array(await request.clone().arrayBuffer());
+      const tenant = await db.tenant.findUnique({ where: { id: tenantId }, select: { webhookSecret: true } });
+      if (tenant && verifySignature(body, signature, tenant.webhookSecret)) {
+        options.signedTenants.set(request, tenantId);
+        return;
+      }
+      endResponse(
+        Response.json(
+          { errors: [{ message: `X-Signature-256 does not match the body for tenant "${tenantId}"`, extensions: { code: 'UNAUTHENTICATED' } }] },
+          { status: 401 },
+        ),
+      );
+    },
+  };
+}
