@@ -1,63 +1,127 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type Plugin } from 'graphql-yoga';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { ExecutionArgs } from 'graphql';
+import type { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
+import { AuthenticationError } from './auth/jwt.js';
+import { ViewerResolver } from './auth/viewer.js';
+import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { createContextFactory, type Context } from './context.js';
 import { DASHBOARD_QUERY } from './dashboard-query.js';
 import { db } from './db/client.js';
+import { adminPage } from './http/admin-page.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
+import { createSyncPubSub, type PubSub } from './pubsub.js';
+import { createRedis } from './redis.js';
 import { schema } from './schema/index.js';
+import { connectFanout } from './sync-fanout.js';
 
 export interface AppOptions {
   log: Logger;
   jwtSecret: string;
   defaultTenant: string;
+  /** Redis for the response cache and cross-instance pub/sub; in-process memory when unset. */
+  redisUrl?: string | undefined;
+  /** Prefix of every Redis key and pub/sub channel (default `campus-graph`). */
+  redisNamespace?: string;
+  /** Response cache lifetime; 0 turns the cache off (default 300). */
+  cacheTtlSeconds?: number;
   /** Show GraphiQL on GET /graphql (default true). */
   graphiql?: boolean;
 }
 
 export interface App {
-  /** The ingest pipeline; listeners (cache, pub/sub, metrics) subscribe to its outcomes. */
+  /** The ingest pipeline; the cache and pub/sub listen to its outcomes. */
   ingestor: Ingestor;
+  cache: ResponseCache | null;
+  pubsub: PubSub;
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   server: Server;
   /** Listens on the port (0: any free one) and resolves with the bound port. */
   start(port: number, host?: string): Promise<number>;
-  /** Stops accepting connections and closes open sockets. */
+  /** Stops accepting, closes WebSockets (1001 going away) and sockets, and Redis connections. */
   stop(): Promise<void>;
 }
 
-/** The composition root: one Yoga instance behind a node:http server. Tests use it too. */
+/** The composition root: one Yoga instance shared by HTTP and graphql-ws. Tests use it too. */
 export function buildApp(options: AppOptions): App {
+  const namespace = options.redisNamespace ?? 'campus-graph';
+  const redis = options.redisUrl ? connectRedis(options.redisUrl, namespace, options.log) : null;
   const ingestor = new Ingestor();
-  const signedTenants = new WeakMap<Request, string>();
+  const viewers = new ViewerResolver(options.jwtSecret);
+  const pubsub = createSyncPubSub(namespace, redis ?? undefined);
+  const ttl = options.cacheTtlSeconds ?? 300;
+  const cache =
+    ttl > 0
+      ? createResponseCache({ redis: redis?.cacheClient, ttlSeconds: ttl, log: options.log, viewerOf: (request) => viewers.viewerOf(request) })
+      : null;
+  const fanoutCache: ResponseCache = cache ?? { plugin: {}, counters: { hits: 0, misses: 0, errors: 0, pendingInvalidations: 0 }, invalidate: async () => {}, recover: async () => {} };
+  connectFanout(ingestor, { cache: fanoutCache, pubsub, log: options.log });
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
-    context: createContextFactory({
-      jwtSecret: options.jwtSecret,
-      defaultTenant: options.defaultTenant,
-      log: options.log,
-      ingestor,
-      signedTenants,
-    }),
+    context: createContextFactory({ viewers, defaultTenant: options.defaultTenant, log: options.log, ingestor, pubsub }),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health/live',
     landingPage: false,
     logging: options.log,
-    graphiql: options.graphiql === false ? false : { title: 'campus-graph', defaultQuery: DASHBOARD_QUERY },
+    graphiql:
+      options.graphiql === false
+        ? false
+        : { title: 'campus-graph', defaultQuery: DASHBOARD_QUERY, subscriptionsProtocol: 'WS' },
     plugins: [
-      readinessCheck(),
+      readinessCheck(redis),
+      adminPage(),
       webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant }),
-      signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants }),
+      signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
+      ...(cache ? [cache.plugin] : []),
     ],
   });
 
   const server = createServer(yoga);
+  const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  useServer(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      // A present but invalid token closes the connection (4403 Forbidden) at connection_init.
+      onConnect: async (ctx) => {
+        try {
+          await viewers.viewerOf(fetchRequestOf(ctx.extra.request), ctx.connectionParams ?? {});
+          return true;
+        } catch (error) {
+          if (error instanceof AuthenticationError) return false;
+          throw error;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const request = fetchRequestOf(ctx.extra.request);
+        const enveloped = yoga.getEnveloped({ request, connectionParams: ctx.connectionParams ?? {}, params });
+        const args: ExecutionArgs = {
+          schema: enveloped.schema,
+          operationName: params.operationName ?? null,
+          document: enveloped.parse(params.query),
+          variableValues: params.variables ?? null,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+        const errors = enveloped.validate(args.schema, args.document);
+        return errors.length ? errors : args;
+      },
+    },
+    sockets,
+  );
 
   return {
     ingestor,
+    cache,
+    pubsub,
     yoga,
     server,
     start: (port, host) =>
@@ -65,16 +129,44 @@ export function buildApp(options: AppOptions): App {
         server.once('error', reject);
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
-    stop: () =>
-      new Promise((resolve) => {
+    stop: async () => {
+      for (const client of sockets.clients) client.close(1001, 'server shutting down');
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
+      });
+      sockets.close();
+      await Promise.all([redis?.cacheClient.quit(), redis?.publishClient.quit(), redis?.subscribeClient.quit()].map((p) => p?.catch(() => {})));
+    },
   };
 }
 
+interface Enveloped {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
+
+function connectRedis(url: string, namespace: string, log: Logger) {
+  return {
+    cacheClient: createRedis(url, log, 'cache', { keyPrefix: `${namespace}:cache:` }),
+    publishClient: createRedis(url, log, 'publish'),
+    // A subscriber connection must queue its SUBSCRIBE until connected and re-subscribes on reconnect.
+    subscribeClient: createRedis(url, log, 'subscribe', { enableOfflineQueue: true, maxRetriesPerRequest: null }),
+  };
+}
+
+/** The upgrade request as a fetch Request (what the context factory reads headers from). */
+function fetchRequestOf(request: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+  }
+  return new Request(`http://localhost${request.url ?? '/graphql'}`, { headers });
+}
+
 /** GET /health: 200 when the database answers, else 503 (load balancers stop routing). */
-function readinessCheck(): Plugin {
+function readinessCheck(redis: { cacheClient: Redis } | null): Plugin {
   return {
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname !== '/health') return;
@@ -82,8 +174,12 @@ function readinessCheck(): Plugin {
         () => 'ok' as const,
         () => 'down' as const,
       );
+      const cache = redis ? (redis.cacheClient.status === 'ready' ? 'ok' : 'degraded') : 'memory';
       endResponse(
-        fetchAPI.Response.json({ status: database === 'ok' ? 'ok' : 'degraded', database }, { status: database === 'ok' ? 200 : 503 }),
+        fetchAPI.Response.json(
+          { status: database === 'ok' ? 'ok' : 'unavailable', database, cache, pubsub: redis ? cache : 'memory' },
+          { status: database === 'ok' ? 200 : 503 },
+        ),
       );
     },
   };

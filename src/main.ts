@@ -9,17 +9,27 @@ const log = createLogger(config.log.level);
 
 try {
   const runtime = await prepareRuntime(config, log);
-  const app = buildApp({ log, jwtSecret: runtime.jwtSecret, defaultTenant: config.tenancy.defaultTenant });
+  const app = buildApp({
+    log,
+    jwtSecret: runtime.jwtSecret,
+    defaultTenant: config.tenancy.defaultTenant,
+    redisUrl: config.redis.url,
+    cacheTtlSeconds: config.cache.ttlSeconds,
+  });
   const port = await app.start(config.http.port, config.http.host);
 
   const url = `http://localhost:${port}/graphql`;
-  log.info({ url, database: runtime.embedded ? 'embedded' : 'DATABASE_URL' }, 'campus-graph is up');
+  log.info(
+    { url, database: runtime.embedded ? 'embedded' : 'DATABASE_URL', cache: config.redis.url ? 'redis' : 'memory' },
+    'campus-graph is up',
+  );
   if (!config.production) {
     const token = await signToken({ sub: 'dev-admin', role: 'admin', tenant: config.tenancy.defaultTenant }, runtime.jwtSecret);
     process.stdout.write(
       [
         '',
         `  GraphiQL:   ${url}`,
+        `  Live sync:  http://localhost:${port}/admin`,
         '  Headers:    paste into GraphiQL\'s "Headers" tab:',
         `  {"Authorization": "Bearer ${token}"}`,
         '',

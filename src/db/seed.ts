@@ -5,7 +5,7 @@ import type { Db } from './client.js';
 /** The student count `npm run seed` uses when none is given. */
 export const DEFAULT_STUDENT_COUNT = 200;
 
-/** The demo student every seeded tenant contains (see DEMO_STUDENT). */
+/** The demo student every seeded tenant contains, with every dashboard section filled. */
 export const DEMO_STUDENT = {
   studentNumber: 'STU-0042',
   moodleUserId: '00042',
@@ -257,10 +257,11 @@ function pad(value: number, width: number): string {
 
 /**
  * A stable hash of a record's significant fields. Every `fields` object here is built by a
- * literal with a fixed key order, so JSON.stringify is already canonical for it.
+ * literal with a fixed key order, so its values in order identify its content.
  */
 function fingerprintOf(fields: object): string {
-  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+  const values = Object.values(fields).map((value: unknown) => (value instanceof Date ? value.getTime() : value ?? ''));
+  return createHash('sha256').update(values.join('\u001f')).digest('hex');
 }
 
 interface SyncStamp {
@@ -447,56 +448,144 @@ const PROGRAMS: readonly ProgramSpec[] = [
   },
 ];
 
-const FIRST_NAMES: readonly string[] = [
-  'Oliver', 'Amelia', 'Jack', 'Isla', 'Harry', 'Olivia', 'George', 'Emily', 'Thomas', 'Sophie',
-  'Mohammed', 'Aisha', 'Omar', 'Fatima', 'Yusuf', 'Layla', 'Ahmed', 'Maryam', 'Karim', 'Noor',
-  'Arjun', 'Priya', 'Rohan', 'Ananya', 'Vikram', 'Deepa', 'Sanjay', 'Kavya', 'Imran', 'Sana',
-  'Chinedu', 'Ngozi', 'Kwame', 'Ama', 'Tunde', 'Adaeze', 'Kofi', 'Zainab', 'Emeka', 'Folake',
-  'Wei', 'Mei', 'Hiroshi', 'Yuki', 'Minh', 'Linh', 'Jin', 'Soo-ah', 'Haruto', 'Xinyi',
-  'Mateusz', 'Zofia', 'Andrei', 'Ioana', 'Dmitri', 'Anastasia', 'Luka', 'Ana', 'Tomasz', 'Katarzyna',
-  'Diego', 'Lucía', 'Mateo', 'Valentina', 'João', 'Beatriz', 'Santiago', 'Camila', 'Luis', 'Inês',
-  'Kieran', 'Siobhan', 'Rhys', 'Carys', 'Callum', 'Eilidh', 'Darnell', 'Shanice', 'Tyrone', 'Keisha',
-  'Elif', 'Mehmet', 'Zeynep', 'Emre', 'Dariush', 'Shirin', 'Reza', 'Leila', 'Samir', 'Rania',
-];
-
-const LAST_NAMES: readonly string[] = [
-  'Smith', 'Jones', 'Taylor', 'Brown', 'Williams', 'Wilson', 'Davies', 'Evans', 'Thomas', 'Roberts',
-  'Khan', 'Ali', 'Hussain', 'Rahman', 'Ahmed', 'Begum', 'Hassan', 'Mansour', 'Nasser', 'Saleh',
-  'Patel', 'Sharma', 'Singh', 'Gupta', 'Iyer', 'Reddy', 'Chowdhury', 'Malik', 'Qureshi', 'Bhatt',
-  'Okafor', 'Adeyemi', 'Mensah', 'Owusu', 'Balogun', 'Nwosu', 'Boateng', 'Abubakar', 'Eze', 'Osei',
-  'Chen', 'Wang', 'Li', 'Nguyen', 'Tanaka', 'Sato', 'Kim', 'Park', 'Zhang', 'Tran',
-  'Kowalski', 'Nowak', 'Popescu', 'Ionescu', 'Petrov', 'Ivanova', 'Horvat', 'Novak', 'Wiśniewski', 'Kovács',
-  'García', 'Rodríguez', 'Fernandes', 'Silva', 'Martínez', 'López', 'Santos', 'Pereira', 'Gómez', 'Costa',
-  "O'Connor", 'Murphy', 'Campbell', 'MacDonald', 'Lloyd', 'Morgan', 'Campbell-Brown', 'Clarke', 'Walker', 'Robinson',
-  'Yılmaz', 'Demir', 'Kaya', 'Şahin', 'Karimi', 'Hosseini', 'Haddad', 'Khoury', 'Farouk', 'Aziz',
-];
-
 interface Place {
   city: string;
   country: string;
   phone: (random: Random) => string;
 }
 
-const ukMobile = (random: Random) => `+44 7700 900${pad(random.int(0, 999), 3)}`;
 const digits = (random: Random, count: number) => Array.from({ length: count }, () => random.int(0, 9)).join('');
+/** Ofcom's range reserved for drama (07700 900000–900999): realistic, never a real number. */
+const ukMobile = (random: Random) => `+44 7700 900${pad(random.int(0, 999), 3)}`;
+const abroad = (city: string, country: string, format: (random: Random) => string): Place => ({ city, country, phone: format });
+
+const DEMO_HOME: Place = { city: 'Manchester', country: 'United Kingdom', phone: () => '+44 7700 900042' };
 
 const UK_PLACES: readonly Place[] = [
-  'London', 'London', 'London', 'Manchester', 'Birmingham', 'Leeds', 'Bristol', 'Leicester', 'Bradford', 'Sheffield',
-  'Nottingham', 'Liverpool', 'Coventry', 'Cardiff', 'Glasgow', 'Edinburgh', 'Belfast', 'Newcastle upon Tyne', 'Luton', 'Reading',
+  'London', 'London', 'London', 'London', 'Manchester', 'Manchester', 'Birmingham', 'Birmingham', 'Leeds', 'Bristol',
+  'Leicester', 'Bradford', 'Sheffield', 'Nottingham', 'Liverpool', 'Coventry', 'Cardiff', 'Glasgow', 'Edinburgh', 'Belfast',
+  'Newcastle upon Tyne', 'Luton', 'Reading', 'Slough', 'Milton Keynes',
 ].map((city) => ({ city, country: 'United Kingdom', phone: ukMobile }));
 
-const INTERNATIONAL_PLACES: readonly Place[] = [
-  { city: 'Dubai', country: 'United Arab Emirates', phone: (r) => `+971 50 ${digits(r, 3)} ${digits(r, 4)}` },
-  { city: 'Lagos', country: 'Nigeria', phone: (r) => `+234 803 ${digits(r, 3)} ${digits(r, 4)}` },
-  { city: 'Amman', country: 'Jordan', phone: (r) => `+962 79 ${digits(r, 3)} ${digits(r, 4)}` },
-  { city: 'Karachi', country: 'Pakistan', phone: (r) => `+92 300 ${digits(r, 7)}` },
-  { city: 'Dhaka', country: 'Bangladesh', phone: (r) => `+880 17 ${digits(r, 4)} ${digits(r, 4)}` },
-  { city: 'Nairobi', country: 'Kenya', phone: (r) => `+254 712 ${digits(r, 6)}` },
-  { city: 'Kuala Lumpur', country: 'Malaysia', phone: (r) => `+60 12 ${digits(r, 3)} ${digits(r, 4)}` },
-  { city: 'Warsaw', country: 'Poland', phone: (r) => `+48 501 ${digits(r, 3)} ${digits(r, 3)}` },
-  { city: 'Bucharest', country: 'Romania', phone: (r) => `+40 721 ${digits(r, 3)} ${digits(r, 3)}` },
-  { city: 'Lisbon', country: 'Portugal', phone: (r) => `+351 912 ${digits(r, 3)} ${digits(r, 3)}` },
+interface NameGroup {
+  weight: number;
+  first: readonly string[];
+  last: readonly string[];
+  /** Where students of this heritage who study from abroad live. */
+  abroad: readonly Place[];
+}
+
+/** Names by heritage, weighted roughly like a large urban UK college. */
+const NAME_GROUPS: readonly NameGroup[] = [
+  {
+    weight: 30,
+    first: [
+      'Oliver', 'Amelia', 'Jack', 'Isla', 'Harry', 'Olivia', 'George', 'Emily', 'Thomas', 'Sophie', 'James', 'Grace', 'Charlie', 'Freya',
+      'Alfie', 'Ella', 'Callum', 'Eilidh', 'Rhys', 'Carys', 'Kieran', 'Siobhan', 'Ben', 'Chloe', 'Daniel', 'Lucy', 'Joshua', 'Hannah',
+      'Liam', 'Megan', 'Ryan', 'Jessica', 'Samuel', 'Holly', 'Connor', 'Niamh', 'Owen', 'Ffion', 'Lewis', 'Abigail',
+    ],
+    last: [
+      'Smith', 'Jones', 'Taylor', 'Brown', 'Williams', 'Wilson', 'Davies', 'Evans', 'Roberts', 'Wright', 'Walker', 'Hughes', 'Green', 'Hall',
+      'Wood', 'Murphy', 'Campbell', 'MacDonald', 'Lloyd', 'Morgan', 'Clarke', "O'Connor", 'Kelly', 'Turner', 'Edwards', 'Cooper', 'Harris',
+      'Jackson', 'Bennett', 'Price', 'Fletcher', 'Shaw', 'Stewart', 'Reid', 'Doyle', 'Byrne', 'Parry', 'Howells', 'Marshall', 'Ward',
+    ],
+    abroad: [],
+  },
+  {
+    weight: 5,
+    first: ['Darnell', 'Shanice', 'Tyrone', 'Keisha', 'Jordan', 'Aaliyah', 'Marcus', 'Chantelle', 'Jerome', 'Tia', 'Andre', 'Jada', 'Nathaniel', 'Imani'],
+    last: ['Campbell-Brown', 'Clarke', 'Grant', 'Robinson', 'Thomas', 'Francis', 'Lewis', 'Henry', 'Baptiste', 'Forbes', 'Gayle', 'McKenzie'],
+    abroad: [abroad('Kingston', 'Jamaica', (r) => `+1 876 ${digits(r, 3)} ${digits(r, 4)}`)],
+  },
+  {
+    weight: 8,
+    first: ['Mohammed', 'Aisha', 'Omar', 'Fatima', 'Yusuf', 'Layla', 'Karim', 'Noor', 'Samir', 'Rania', 'Tariq', 'Hana', 'Khalid', 'Salma', 'Ziad', 'Dina', 'Hamza', 'Yasmin'],
+    last: ['Hassan', 'Mansour', 'Nasser', 'Saleh', 'Haddad', 'Khoury', 'Farouk', 'Aziz', 'Ali', 'Darwish', 'Ibrahim', 'Younes', 'Abdullah', 'Sayegh', 'Hamdan', 'Qasim'],
+    abroad: [
+      abroad('Dubai', 'United Arab Emirates', (r) => `+971 50 ${digits(r, 3)} ${digits(r, 4)}`),
+      abroad('Amman', 'Jordan', (r) => `+962 79 ${digits(r, 3)} ${digits(r, 4)}`),
+    ],
+  },
+  {
+    weight: 16,
+    first: [
+      'Arjun', 'Priya', 'Rohan', 'Ananya', 'Vikram', 'Deepa', 'Sanjay', 'Kavya', 'Imran', 'Sana', 'Aryan', 'Nisha', 'Harpreet', 'Simran',
+      'Bilal', 'Ayesha', 'Rahul', 'Meera', 'Zain', 'Anika', 'Gurpreet', 'Pooja', 'Faisal', 'Riya',
+    ],
+    last: [
+      'Patel', 'Sharma', 'Singh', 'Gupta', 'Iyer', 'Reddy', 'Chowdhury', 'Malik', 'Qureshi', 'Bhatt', 'Khan', 'Hussain', 'Rahman', 'Begum',
+      'Kaur', 'Shah', 'Mistry', 'Islam', 'Sandhu', 'Joshi', 'Nair', 'Mehta', 'Siddiqui', 'Uddin',
+    ],
+    abroad: [
+      abroad('Karachi', 'Pakistan', (r) => `+92 300 ${digits(r, 7)}`),
+      abroad('Dhaka', 'Bangladesh', (r) => `+880 17 ${digits(r, 4)} ${digits(r, 4)}`),
+      abroad('Mumbai', 'India', (r) => `+91 98 ${digits(r, 4)} ${digits(r, 4)}`),
+    ],
+  },
+  {
+    weight: 9,
+    first: ['Chinedu', 'Ngozi', 'Kwame', 'Ama', 'Tunde', 'Adaeze', 'Kofi', 'Zainab', 'Emeka', 'Folake', 'Yaw', 'Abena', 'Femi', 'Chiamaka', 'Segun', 'Efua', 'Obinna', 'Funmilayo'],
+    last: ['Okafor', 'Adeyemi', 'Mensah', 'Owusu', 'Balogun', 'Nwosu', 'Boateng', 'Abubakar', 'Eze', 'Osei', 'Okonkwo', 'Asante', 'Adebayo', 'Oyelaran', 'Appiah', 'Danjuma'],
+    abroad: [
+      abroad('Lagos', 'Nigeria', (r) => `+234 803 ${digits(r, 3)} ${digits(r, 4)}`),
+      abroad('Accra', 'Ghana', (r) => `+233 24 ${digits(r, 3)} ${digits(r, 4)}`),
+    ],
+  },
+  {
+    weight: 5,
+    first: ['Wei', 'Mei', 'Xinyi', 'Hao', 'Jun', 'Yan', 'Zihan', 'Ling', 'Yiming', 'Shu', 'Kai', 'Jiayi'],
+    last: ['Chen', 'Wang', 'Li', 'Zhang', 'Liu', 'Huang', 'Zhao', 'Wu', 'Zhou', 'Xu', 'Lin', 'Yang'],
+    abroad: [
+      abroad('Kuala Lumpur', 'Malaysia', (r) => `+60 12 ${digits(r, 3)} ${digits(r, 4)}`),
+      abroad('Hong Kong', 'Hong Kong', (r) => `+852 9${digits(r, 3)} ${digits(r, 4)}`),
+    ],
+  },
+  { weight: 1, first: ['Hiroshi', 'Yuki', 'Haruto', 'Sakura', 'Ren', 'Aoi', 'Kenji', 'Hina'], last: ['Tanaka', 'Sato', 'Suzuki', 'Watanabe', 'Ito', 'Yamamoto', 'Nakamura', 'Kobayashi'], abroad: [] },
+  { weight: 1, first: ['Min-jun', 'Soo-ah', 'Ji-woo', 'Seo-yeon', 'Jin', 'Ha-eun', 'Do-hyun', 'Yuna'], last: ['Kim', 'Park', 'Lee', 'Choi', 'Jung', 'Kang', 'Cho', 'Yoon'], abroad: [] },
+  { weight: 2, first: ['Minh', 'Linh', 'Thanh', 'Anh', 'Huy', 'Trang', 'Duc', 'Ngoc', 'Quang', 'Thu'], last: ['Nguyen', 'Tran', 'Le', 'Pham', 'Hoang', 'Vu', 'Dang', 'Bui'], abroad: [] },
+  {
+    weight: 5,
+    first: ['Mateusz', 'Zofia', 'Tomasz', 'Katarzyna', 'Łukasz', 'Agnieszka', 'Piotr', 'Magdalena', 'Jakub', 'Aleksandra', 'Krzysztof', 'Natalia'],
+    last: ['Nowak', 'Wójcik', 'Kowalczyk', 'Mazur', 'Krawczyk', 'Zając', 'Król', 'Wieczorek', 'Jabłoński', 'Pawlak', 'Michalak', 'Górski'],
+    abroad: [abroad('Warsaw', 'Poland', (r) => `+48 501 ${digits(r, 3)} ${digits(r, 3)}`)],
+  },
+  {
+    weight: 4,
+    first: ['Andrei', 'Ioana', 'Mihai', 'Elena', 'Alexandru', 'Bianca', 'Cristian', 'Andreea', 'Florin', 'Raluca', 'Vlad', 'Daria'],
+    last: ['Popescu', 'Ionescu', 'Popa', 'Dumitru', 'Stan', 'Munteanu', 'Constantin', 'Marin', 'Tudor', 'Georgescu', 'Radu', 'Lazăr'],
+    abroad: [abroad('Bucharest', 'Romania', (r) => `+40 721 ${digits(r, 3)} ${digits(r, 3)}`)],
+  },
+  { weight: 2, first: ['Luka', 'Ana', 'Marko', 'Ivana', 'Nikola', 'Mia', 'Stefan', 'Jelena'], last: ['Horvat', 'Novak', 'Kovačević', 'Jovanović', 'Petrović', 'Babić', 'Marković', 'Knežević'], abroad: [] },
+  {
+    weight: 4,
+    first: ['Diego', 'Lucía', 'Mateo', 'Valentina', 'Santiago', 'Camila', 'Luis', 'Sofía', 'Alejandro', 'Paula', 'Javier', 'Carmen'],
+    last: ['García', 'Rodríguez', 'Martínez', 'López', 'Gómez', 'Hernández', 'Torres', 'Ruiz', 'Díaz', 'Moreno', 'Jiménez', 'Navarro'],
+    abroad: [abroad('Madrid', 'Spain', (r) => `+34 612 ${digits(r, 3)} ${digits(r, 3)}`)],
+  },
+  {
+    weight: 3,
+    first: ['João', 'Beatriz', 'Inês', 'Gabriel', 'Tiago', 'Mariana', 'Rafael', 'Leonor', 'Diogo', 'Carolina'],
+    last: ['Silva', 'Santos', 'Pereira', 'Costa', 'Fernandes', 'Oliveira', 'Rodrigues', 'Martins', 'Sousa', 'Carvalho'],
+    abroad: [abroad('Lisbon', 'Portugal', (r) => `+351 912 ${digits(r, 3)} ${digits(r, 3)}`)],
+  },
+  {
+    weight: 3,
+    first: ['Elif', 'Mehmet', 'Zeynep', 'Emre', 'Ayşe', 'Burak', 'Deniz', 'Can', 'Ece', 'Kerem'],
+    last: ['Yılmaz', 'Demir', 'Kaya', 'Şahin', 'Çelik', 'Aydın', 'Öztürk', 'Arslan', 'Doğan', 'Koç'],
+    abroad: [abroad('Istanbul', 'Türkiye', (r) => `+90 532 ${digits(r, 3)} ${digits(r, 2)} ${digits(r, 2)}`)],
+  },
+  {
+    weight: 2,
+    first: ['Dariush', 'Shirin', 'Reza', 'Leila', 'Arash', 'Parisa', 'Kian', 'Nazanin'],
+    last: ['Karimi', 'Hosseini', 'Ahmadi', 'Rahimi', 'Moradi', 'Jafari', 'Tehrani', 'Sadeghi'],
+    abroad: [],
+  },
 ];
+
+/** Share of people whose first and last names come from different heritages. */
+const MIXED_NAME_SHARE = 0.12;
+/** Share of students of a heritage with a home abroad who study from there (online). */
+const STUDYING_FROM_ABROAD_SHARE = 0.12;
 
 const SCHEDULE_SLOTS: readonly string[] = [
   'Mon 09:00–12:00', 'Mon 13:00–16:00', 'Tue 09:00–12:00', 'Tue 13:30–16:30', 'Wed 09:00–12:00',
@@ -721,7 +810,7 @@ interface SeedContext {
   ids: Random;
   zoho: ZohoIds;
   rows: SeedRows;
-  names: { registration: Counter; payment: Counter; enrollment: Counter; request: Counter; grade: Counter; receipt: Counter; moodleEnrollment: Counter; moodleGrade: Counter };
+  sequences: { registration: Counter; payment: Counter; enrollment: Counter; request: Counter; grade: Counter; receipt: Counter; moodleEnrollment: Counter; moodleGrade: Counter };
 }
 
 function createContext(tenantId: string, seed: number, today: Date): SeedContext {
@@ -744,7 +833,7 @@ function createContext(tenantId: string, seed: number, today: Date): SeedContext
       grades: [],
       learningOutcomes: [],
     },
-    names: {
+    sequences: {
       registration: new Counter(),
       payment: new Counter(),
       enrollment: new Counter(),
@@ -763,7 +852,7 @@ function intakeDates(spec: ProgramSpec, kind: IntakeKind, today: Date): { start:
       ? mondayOnOrBefore(addDays(today, -250))
       : kind === 'recent'
         ? mondayOnOrBefore(addDays(today, -75))
-        : mondayOnOrBefore(addDays(addMonths(today, -spec.durationMonths), -150));
+        : mondayOnOrBefore(addMonths(addDays(today, -340), -spec.durationMonths));
   return { start, end: addDays(addMonths(start, spec.durationMonths), -3) };
 }
 
@@ -787,12 +876,26 @@ function buildCatalog(ctx: SeedContext): CatalogProgram[] {
   });
 }
 
-function pickPerson(random: Random, taken: Set<string>): { firstName: string; lastName: string } {
+const WEIGHTED_NAME_GROUPS = NAME_GROUPS.map((group) => [group, group.weight] as const);
+
+interface Person {
+  firstName: string;
+  lastName: string;
+  heritage: NameGroup;
+}
+
+function pickPerson(random: Random, taken: Set<string>): Person {
   for (;;) {
-    const firstName = random.pick(FIRST_NAMES);
-    const lastName = random.pick(LAST_NAMES);
-    if (!taken.has(`${firstName} ${lastName}`)) return { firstName, lastName };
+    const heritage = random.weighted(WEIGHTED_NAME_GROUPS);
+    const family = random.chance(MIXED_NAME_SHARE) ? random.weighted(WEIGHTED_NAME_GROUPS) : heritage;
+    const firstName = random.pick(heritage.first);
+    const lastName = random.pick(family.last);
+    if (!taken.has(`${firstName} ${lastName}`)) return { firstName, lastName, heritage };
   }
+}
+
+function pickHome(random: Random, heritage: NameGroup): Place {
+  return heritage.abroad.length > 0 && random.chance(STUDYING_FROM_ABROAD_SHARE) ? random.pick(heritage.abroad) : random.pick(UK_PLACES);
 }
 
 function emailLocalPart(firstName: string, lastName: string): string {
@@ -927,7 +1030,7 @@ function buildClasses(ctx: SeedContext, catalog: CatalogProgram[]): void {
             zohoId: ctx.zoho.next('classes'),
             moodleCourseId: String(moodleCourse.next()),
             name: `${unit.spec.name} (${group.label})`,
-            code: `${unit.spec.code}-${pad(startDate.getUTCFullYear() % 100, 2)}${pad(intake.start.getUTCMonth() + 1, 2)}-G${g + 1}`,
+            code: `${unit.spec.code}-${pad(intake.start.getUTCFullYear() % 100, 2)}${pad(intake.start.getUTCMonth() + 1, 2)}-G${g + 1}`,
             unitId: unit.row.id,
             programId: program.row.id,
             teacherId: teacher.id,
@@ -963,9 +1066,10 @@ interface StudentRecord {
 
 function buildStudent(ctx: SeedContext, plan: StudentPlan, takenNames: Set<string>, takenEmails: Set<string>): StudentRecord {
   const { random } = plan;
-  const person = plan.demo ? { firstName: DEMO_STUDENT.firstName, lastName: DEMO_STUDENT.lastName } : pickPerson(random, takenNames);
-  const place = plan.demo ? { city: 'Manchester', country: 'United Kingdom', phone: () => '+44 7700 900042' } : random.chance(0.9) ? random.pick(UK_PLACES) : random.pick(INTERNATIONAL_PLACES);
-  const email = plan.demo ? DEMO_STUDENT.email : uniqueEmail(emailLocalPart(person.firstName, person.lastName), takenEmails);
+  const picked = plan.demo ? null : pickPerson(random, takenNames);
+  const person = picked ?? { firstName: DEMO_STUDENT.firstName, lastName: DEMO_STUDENT.lastName };
+  const place = picked ? pickHome(random, picked.heritage) : DEMO_HOME;
+  const email = picked ? uniqueEmail(emailLocalPart(picked.firstName, picked.lastName), takenEmails) : DEMO_STUDENT.email;
   const firstRegistered = plan.registrations.reduce((earliest, r) => (r.group!.intake.start < earliest ? r.group!.intake.start : earliest), ctx.today);
   const fields = {
     zohoId: ctx.zoho.next('students'),
@@ -986,8 +1090,9 @@ function buildStudent(ctx: SeedContext, plan: StudentPlan, takenNames: Set<strin
   return { row, registrations };
 }
 
+/** Fees after any bursary; the demo student's Level 3 was funded (16–18), her HNC is full price. */
 function feesFor(random: Random, plan: StudentPlan, registration: RegistrationPlan): number {
-  if (plan.demo && registration.program.spec.level === 'Level 3') return 0;
+  if (plan.demo) return registration.program.spec.level === 'Level 3' ? 0 : registration.program.spec.feeCents;
   const discount = random.weighted([
     [0, 75],
     [0.1, 15],
@@ -1006,7 +1111,7 @@ function buildRegistration(ctx: SeedContext, plan: StudentPlan, student: Student
   const intake = registration.group!.intake;
   const fields = {
     zohoId: ctx.zoho.next('registrations'),
-    name: `REG-${pad(ctx.names.registration.next(), 6)}`,
+    name: `REG-${pad(ctx.sequences.registration.next(), 6)}`,
     studentId: student.id,
     programId: registration.program.row.id,
     status: registration.status,
@@ -1023,7 +1128,7 @@ function buildRegistration(ctx: SeedContext, plan: StudentPlan, student: Student
   return { plan: registration, row, withdrawnOn };
 }
 
-function enrollmentStatus(registration: StudentRecord['registrations'][number], classRow: ClassRow, today: Date): EnrollmentStatus {
+function enrollmentStatus(registration: RegistrationRecord, classRow: ClassRow, today: Date): EnrollmentStatus {
   switch (registration.plan.status) {
     case 'Completed':
       return 'Completed';
@@ -1034,15 +1139,30 @@ function enrollmentStatus(registration: StudentRecord['registrations'][number], 
   }
 }
 
-function buildEnrollments(ctx: SeedContext, plan: StudentPlan, record: StudentRecord): { classPlan: ClassPlan; status: EnrollmentStatus; registration: StudentRecord['registrations'][number] }[] {
+type RegistrationRecord = StudentRecord['registrations'][number];
+
+interface EnrollmentPlan {
+  classPlan: ClassPlan;
+  status: EnrollmentStatus;
+  registration: RegistrationRecord;
+}
+
+/** Classes a registration enrols in: all of its group's, except those starting after a withdrawal. */
+function classesOf(registration: RegistrationRecord): ClassPlan[] {
+  const classes = registration.plan.group!.classes;
+  const withdrawnOn = registration.withdrawnOn;
+  return withdrawnOn ? classes.filter((c) => c.row.startDate <= withdrawnOn) : classes;
+}
+
+function buildEnrollments(ctx: SeedContext, plan: StudentPlan, record: StudentRecord): EnrollmentPlan[] {
   const { random } = plan;
   return record.registrations.flatMap((registration) =>
-    registration.plan.group!.classes.map((classPlan) => {
+    classesOf(registration).map((classPlan) => {
       const status = enrollmentStatus(registration, classPlan.row, ctx.today);
       const fields = {
         zohoId: ctx.zoho.next('enrollments'),
-        moodleEnrollmentId: String(ctx.names.moodleEnrollment.next()),
-        name: `ENR-${pad(ctx.names.enrollment.next(), 6)}`,
+        moodleEnrollmentId: String(ctx.sequences.moodleEnrollment.next()),
+        name: `ENR-${pad(ctx.sequences.enrollment.next(), 6)}`,
         studentId: record.row.id,
         classId: classPlan.row.id,
         status,
@@ -1078,7 +1198,7 @@ interface GradeDraft {
   withVerifier: boolean;
 }
 
-function draftGrade(ctx: SeedContext, plan: StudentPlan, enrollment: ReturnType<typeof buildEnrollments>[number], demoScores: number[]): GradeDraft | null {
+function draftGrade(ctx: SeedContext, plan: StudentPlan, enrollment: EnrollmentPlan, demoScores: number[]): GradeDraft | null {
   const { random } = plan;
   const { classPlan, status } = enrollment;
   if (status === 'Withdrawn' || classPlan.markingDay >= ctx.today) return null;
@@ -1106,9 +1226,9 @@ function buildGrade(ctx: SeedContext, random: Random, student: StudentRow, draft
   const btecGrade = btecGradeFor(draft.score);
   const fields = {
     zohoId: ctx.zoho.next('grades'),
-    moodleGradeId: String(ctx.names.moodleGrade.next()),
+    moodleGradeId: String(ctx.sequences.moodleGrade.next()),
     compositeKey: `${student.moodleUserId}_${classPlan.assignmentId}`,
-    name: `GRD-${pad(ctx.names.grade.next(), 6)}`,
+    name: `GRD-${pad(ctx.sequences.grade.next(), 6)}`,
     studentId: student.id,
     unitId: classPlan.unit.row.id,
     classId: classPlan.row.id,
@@ -1251,7 +1371,7 @@ function demoPayments(registration: RegistrationRow, today: Date): PaymentDraft[
 function buildPayment(ctx: SeedContext, random: Random, student: StudentRow, registration: RegistrationRow, draft: PaymentDraft): PaymentRow {
   const fields = {
     zohoId: ctx.zoho.next('payments'),
-    name: `PAY-${pad(ctx.names.payment.next(), 6)}`,
+    name: `PAY-${pad(ctx.sequences.payment.next(), 6)}`,
     studentId: student.id,
     registrationId: registration.id,
     amount: formatCents(draft.amountCents),
@@ -1260,7 +1380,7 @@ function buildPayment(ctx: SeedContext, random: Random, student: StudentRow, reg
     dueDate: draft.dueDate,
     paidAt: draft.paidAt,
     method: draft.method,
-    reference: draft.withReceipt ? `RCPT-${(draft.paidAt ?? draft.dueDate).getUTCFullYear()}-${pad(ctx.names.receipt.next(), 6)}` : null,
+    reference: draft.withReceipt ? `RCPT-${(draft.paidAt ?? draft.dueDate).getUTCFullYear()}-${pad(ctx.sequences.receipt.next(), 6)}` : null,
   };
   const lastEvent = draft.paidAt ?? (draft.dueDate < ctx.today ? draft.dueDate : addDays(registration.registrationDate as Date, 1));
   const row: PaymentRow = { id: ctx.ids.uuid(), tenantId: ctx.tenantId, ...fields, ...syncStamp(random, fields, pastInstant(random, lastEvent, ctx.today)), deletedAt: null };
@@ -1316,7 +1436,7 @@ function buildRequest(ctx: SeedContext, random: Random, student: StudentRow, dra
   const responses = REQUEST_RESPONSES[draft.status];
   const fields = {
     zohoId: ctx.zoho.next('requests'),
-    name: `REQ-${pad(ctx.names.request.next(), 6)}`,
+    name: `REQ-${pad(ctx.sequences.request.next(), 6)}`,
     studentId: student.id,
     type: draft.type,
     subject: draft.text.subject,
@@ -1355,7 +1475,7 @@ function buildStudentRecords(ctx: SeedContext, plan: StudentPlan, takenNames: Se
 }
 
 /** Rows deleted in Zoho: a paid duplicate, a duplicate request, a grade entered before the unit was marked. */
-function addDemoTombstones(ctx: SeedContext, random: Random, record: StudentRecord, enrollments: ReturnType<typeof buildEnrollments>): void {
+function addDemoTombstones(ctx: SeedContext, random: Random, record: StudentRecord, enrollments: EnrollmentPlan[]): void {
   const active = record.registrations.find((r) => r.plan.status === 'Active')!;
   const deletedAt = (daysAgo: number) => atWorkingHours(random, addDays(ctx.today, -daysAgo));
   const payment = buildPayment(ctx, random, record.row, active.row, {
@@ -1466,7 +1586,7 @@ function chunk<T>(rows: readonly T[], size: number): T[][] {
 
 /**
  * Inserts rows as one statement per batch: Postgres expands a JSON array into typed rows of
- * the table (jsonb_populate_recordset), so a batch costs one bound parameter and no per-row
+ * the table (json_populate_recordset), so a batch costs one bound parameter and no per-row
  * work in the Prisma client.
  */
 async function insertTable(db: Db, table: SeedTable, rows: readonly object[], onBatch: (count: number) => void): Promise<void> {

@@ -15,7 +15,19 @@ export function signedGraphQLRequests(options: { defaultTenant: string; signedTe
       if (!signature || request.method !== 'POST' || !url.pathname.startsWith('/graphql')) return;
       const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
       const body = new Uint8Array(await request.clone().arrayBuffer());
-      const tenant = await db.tenant.findUnique({ where: { id: tenantId }, select: { webhookSecret: true } });
+      let tenant: { webhookSecret: string } | null;
+      try {
+        tenant = await db.tenant.findUnique({ where: { id: tenantId }, select: { webhookSecret: true } });
+      } catch {
+        // The signature cannot be checked without the tenant's secret: the sender must retry.
+        endResponse(
+          Response.json(
+            { errors: [{ message: 'The database is unavailable; nothing was stored. Retry later.', extensions: { code: 'SERVICE_UNAVAILABLE' } }] },
+            { status: 503, headers: { 'retry-after': '5' } },
+          ),
+        );
+        return;
+      }
       if (tenant && verifySignature(body, signature, tenant.webhookSecret)) {
         options.signedTenants.set(request, tenantId);
         return;

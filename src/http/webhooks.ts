@@ -61,8 +61,10 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     });
     const signed = tenant !== null && verifySignature(body, request.headers.get('x-signature-256'), tenant.webhookSecret);
 
-    const json = parseJson(body);
-    if (!signed && !(sender === 'zoho' && tenant && isRecord(json) && isZohoNotification(json) && secretsEqual(json.token, tenant.zohoChannelToken))) {
+    // Unsigned: only a Zoho Notifications-API callback carrying the tenant's channel token is
+    // let through; any other unsigned body (malformed JSON included) is a 401, never a parse error.
+    const json = signed ? parseJson(body) : sender === 'zoho' && tenant?.zohoChannelToken ? parseJsonOrUndefined(body) : undefined;
+    if (!signed && !(tenant && isRecord(json) && isZohoNotification(json) && secretsEqual(json.token, tenant.zohoChannelToken))) {
       throw new HttpError(401, request.headers.get('x-signature-256')
         ? `X-Signature-256 does not match the body for tenant "${tenantId}"`
         : 'missing X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the tenant\'s webhook secret>');
@@ -108,7 +110,9 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
 }
 
 function unavailable(error: unknown): HttpError {
-  return new HttpError(503, `the database is unavailable (${(error as Error).message.split('\n')[0]}); nothing was stored, retry`, {
+  // Prisma messages start with a blank line and end with the cause ("Can't reach database server at …").
+  const cause = error instanceof DatabaseUnavailableError ? undefined : String((error as Error)?.message ?? error).split('\n').map((line) => line.trim()).filter(Boolean).pop();
+  return new HttpError(503, `the database is unavailable${cause ? ` (${cause})` : ''}; nothing was stored, retry`, {
     'retry-after': '5',
   });
 }
@@ -134,6 +138,14 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
     chunks.push(value);
   }
   return Buffer.concat(chunks);
+}
+
+function parseJsonOrUndefined(body: Uint8Array): unknown {
+  try {
+    return parseJson(body);
+  } catch {
+    return undefined;
+  }
 }
 
 /** JSON where integers beyond 2^53 (19-digit Zoho ids sent as numbers) stay exact strings. */

@@ -4,18 +4,26 @@
  * Notifications-API callbacks (`channel_id:server_time:id`), Moodle events (`event_id`);
  * a hash of the payload when the sender gives no id.
  */
-import { isRecord } from './fields.js';
+import { describeValue, isRecord } from './fields.js';
 import { parseMoodleEvent } from './moodle-events.js';
 import { canonicalHash, type KeyedEvent } from './raw-event.js';
 import { IngestInputError } from './record.js';
-import { parseZohoOperation } from './zoho-records.js';
+import { isZohoModule, parseZohoOperation, ZOHO_MODULES } from './zoho-records.js';
 
 type Json = Record<string, unknown>;
 
-function idString(value: unknown): string | undefined {
-  if (typeof value === 'string' && value.trim()) return value.trim();
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
-  return undefined;
+/**
+ * Longest id taken into an idempotency key (a Zoho id has 19 digits, a UUID 36 characters):
+ * the key's unique index cannot hold an arbitrarily long value.
+ */
+const MAX_ID_LENGTH = 255;
+
+/** An id as a string; `field` names it when it is too long (without one, a too-long id reads as no id). */
+function idString(value: unknown, field?: string): string | undefined {
+  const id = typeof value === 'string' && value.trim() ? value.trim() : typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : undefined;
+  if (id === undefined || id.length <= MAX_ID_LENGTH) return id;
+  if (!field) return undefined;
+  throw new IngestInputError(`${field}: expected an id of at most ${MAX_ID_LENGTH} characters, got ${id.length} characters`, field.split('.').pop());
 }
 
 function field(record: Json, ...names: string[]): unknown {
@@ -30,8 +38,9 @@ export function zohoRecordEvent(body: Json): KeyedEvent {
   const operationName = field(body, 'operation');
   const operation = parseZohoOperation(operationName);
   const data = field(body, 'data');
-  const recordId = idString(field(body, 'record_id', 'recordId')) ?? (isRecord(data) ? idString(data.id) : undefined);
-  const notificationId = idString(field(body, 'notification_id', 'notificationId'));
+  const named = isZohoModule(module) ? module : 'Zoho event';
+  const recordId = idString(field(body, 'record_id', 'recordId'), `${named}.record_id`) ?? (isRecord(data) ? idString(data.id, `${named}.id`) : undefined);
+  const notificationId = idString(field(body, 'notification_id', 'notificationId'), 'Zoho event.notification_id');
   const timestamp = field(body, 'timestamp');
   return {
     idempotencyKey: `zoho:${notificationId ?? canonicalHash(body)}`,
@@ -71,15 +80,19 @@ export function zohoBulkEvents(module: string, records: readonly unknown[]): Key
 export function zohoNotificationEvents(body: Json): KeyedEvent[] {
   const module = body.module;
   const ids = body.ids;
-  const channelId = idString(body.channel_id);
-  const serverTime = idString(body.server_time);
-  if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho notification.module: expected a module name');
+  const channelId = idString(body.channel_id, 'Zoho notification.channel_id');
+  const serverTime = idString(body.server_time, 'Zoho notification.server_time');
+  if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho notification.module: expected a module name', 'module');
+  // The module becomes a Zoho API path when the ids are fetched: only the known modules.
+  if (!isZohoModule(module)) {
+    throw new IngestInputError(`Zoho notification.module: unknown Zoho module ${describeValue(module)}: expected one of ${ZOHO_MODULES.join(', ')}`, 'module');
+  }
   if (!Array.isArray(ids) || !ids.length) throw new IngestInputError('Zoho notification.ids: expected a non-empty array of record ids');
   if (!channelId) throw new IngestInputError('Zoho notification.channel_id: expected the channel id');
   if (!serverTime) throw new IngestInputError('Zoho notification.server_time: expected the server time');
   const operation = parseZohoOperation(body.operation ?? 'update');
   return ids.map((value, index) => {
-    const recordId = idString(value);
+    const recordId = idString(value, `Zoho notification.ids[${index}]`);
     if (!recordId) throw new IngestInputError(`Zoho notification.ids[${index}]: expected a record id string`);
     return {
       idempotencyKey: `zoho:${channelId}:${serverTime}:${recordId}`,
@@ -114,6 +127,7 @@ export function zohoWebhookEvents(body: unknown): KeyedEvent[] {
 export function moodleEvent(body: unknown): KeyedEvent {
   if (!isRecord(body)) throw new IngestInputError('Moodle event: expected a JSON object');
   const parsed = parseMoodleEvent(body);
+  if (parsed.eventId !== null) idString(parsed.eventId, `${parsed.event}.event_id`);
   return {
     idempotencyKey: `moodle:${parsed.eventId ?? canonicalHash(body)}`,
     source: 'MOODLE',

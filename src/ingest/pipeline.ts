@@ -32,7 +32,8 @@ export interface SyncOutcome extends IngestResult {
   at: Date;
 }
 
-export type OutcomeListener = (outcomes: SyncOutcome[]) => void;
+/** Awaited before the sender gets its reply (so a cache is invalidated before anyone reads again); must not throw. */
+export type OutcomeListener = (outcomes: SyncOutcome[]) => void | Promise<void>;
 
 /** Awaiting value of a Notifications-API id whose record must be fetched from Zoho first. */
 export const AWAITING_ZOHO_FETCH = 'zoho-fetch';
@@ -67,12 +68,12 @@ export class Ingestor {
       } catch (error) {
         if (!(error instanceof IngestInputError)) throw error;
         const rejected = resultOf(event, null, { status: 'REJECTED', message: error.message });
-        this.emit(tenantId, [rejected]);
+        await this.emit(tenantId, [rejected]);
         return rejected;
       }
     }
     const { result, released } = await this.transact((tx) => ingestInTransaction(tx, tenantId, event, record));
-    this.emit(tenantId, [result, ...released]);
+    await this.emit(tenantId, [result, ...released]);
     return result;
   }
 
@@ -86,18 +87,19 @@ export class Ingestor {
     let applied = 0;
     for (const { id } of parked) {
       const { released } = await this.transact(async (tx) => ({ result: null, released: await applyParkedRows(tx, tenantId, { id }) }));
-      this.emit(tenantId, released);
+      await this.emit(tenantId, released);
       applied += released.filter((r) => r.status !== 'PARKED').length;
     }
     return applied;
   }
 
-  private emit(tenantId: string, results: IngestResult[]) {
+  private async emit(tenantId: string, results: IngestResult[]) {
     if (!results.length) return;
     const at = new Date();
     const outcomes = results.map((r) => ({ ...r, tenantId, at }));
-    for (const listener of this.listeners) listener(outcomes);
+    await Promise.all([...this.listeners].map((listener) => listener(outcomes)));
   }
+
 
   /** A transaction, retried on deadlocks and key races; connection failures become DatabaseUnavailableError. */
   private async transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {

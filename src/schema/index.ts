@@ -7,5 +7,6 @@ import './requests.js';
 import './grades.js';
 import './student.js';
 import './sync.js';
+import './subscriptions.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

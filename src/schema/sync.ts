@@ -5,6 +5,8 @@ import { db } from '../db/client.js';
 import { IngestStatus, SyncSource } from '../generated/prisma/enums.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { moodleEvent, zohoBulkEvents, zohoRecordEvent } from '../ingest/envelopes.js';
+import { isBlank, isRecord } from '../ingest/fields.js';
+import { canonicalMoodleEvent } from '../ingest/moodle-events.js';
 import { AWAITING_ZOHO_FETCH, DatabaseUnavailableError, type IngestResult } from '../ingest/pipeline.js';
 import type { KeyedEvent } from '../ingest/raw-event.js';
 import { IngestInputError } from '../ingest/record.js';
@@ -145,6 +147,25 @@ async function guardDatabase<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The ingestMoodleEvent input as an event: `{event, eventId, data}` in the plugin form, or,
+ * when `data` is a standard Moodle event envelope (it has `eventname`), that envelope, which
+ * `event` must name too. `eventId`, when given, is the idempotency key in both forms.
+ */
+function moodleInputEvent(input: { event: string; eventId?: string | null; data: unknown }): KeyedEvent {
+  const { event, eventId, data } = input;
+  if (!isRecord(data) || isBlank(data.eventname)) return moodleEvent({ event, eventId: eventId ?? undefined, data });
+  const enveloped = typeof data.eventname === 'string' ? canonicalMoodleEvent(data.eventname) : null;
+  if (canonicalMoodleEvent(event) !== enveloped) {
+    throw new IngestInputError(
+      `Moodle event.event: expected the event of the envelope's eventname ${JSON.stringify(data.eventname)}, got ${JSON.stringify(event)}`,
+      'event',
+    );
+  }
+  const keyed = moodleEvent(data);
+  return eventId ? { ...keyed, idempotencyKey: `moodle:${eventId}` } : keyed;
+}
+
 const INGEST_SCOPES = { integration: true, admin: true } as const;
 
 builder.mutationFields((t) => ({
@@ -180,7 +201,7 @@ builder.mutationFields((t) => ({
     authScopes: INGEST_SCOPES,
     args: { input: t.arg({ type: MoodleEventInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      ingestOne(ctx, () => moodleEvent({ event: input.event, eventId: input.eventId ?? undefined, data: input.data }), {
+      ingestOne(ctx, () => moodleInputEvent(input), {
         module: input.event,
         source: 'MOODLE',
       }),

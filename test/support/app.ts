@@ -16,8 +16,17 @@ export interface TestApp {
   token(role: Role, options?: { tenant?: string; moodleUserId?: string }): Promise<string>;
 }
 
-export function createTestApp(): TestApp {
-  const app = buildApp({ log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), jwtSecret: JWT_SECRET, defaultTenant: 'default', graphiql: false });
+/** The app on the test database; the response cache is off unless asked for (it would hide SQL counts). */
+export function createTestApp(options: { redisUrl?: string; cacheTtlSeconds?: number; redisNamespace?: string } = {}): TestApp {
+  const app = buildApp({
+    log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    jwtSecret: JWT_SECRET,
+    defaultTenant: 'default',
+    graphiql: false,
+    redisUrl: options.redisUrl,
+    redisNamespace: options.redisNamespace,
+    cacheTtlSeconds: options.cacheTtlSeconds ?? 0,
+  });
   return {
     app,
     async graphql(query, variables, token) {
