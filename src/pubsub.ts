@@ -44,7 +44,7 @@ export function createSyncPubSub(namespace: string, redis?: { publishClient: Red
   type Topics = { [K in Topic]: [id: string, message: Message<K>] };
   const inner = redis
     ? createPubSub<Topics>({
-        eventTarget: createRedisEventTarget({ publishClient: failSoftPublisher(redis.publishClient), subscribeClient: redis.subscribeClient }),
+        eventTarget: createRedisEventTarget({ publishClient: failSoftPublisher(redis.publishClient), subscribeClient: quietSubscriber(redis.subscribeClient) }),
       })
     : createPubSub<Topics>();
   // createPubSub's tuple typing cannot follow a generic topic; the wrapper's signatures are the typed surface.
@@ -65,4 +65,13 @@ export function createSyncPubSub(namespace: string, redis?: { publishClient: Red
  */
 function failSoftPublisher(redis: Redis): Redis {
   return { publish: (channel: string, message: string) => redis.publish(channel, message).catch(() => 0) } as unknown as Redis;
+}
+
+/** (Un)subscribes wait for a connection (ioredis re-subscribes after a reconnect); at shutdown they may fail: nothing to do then. */
+function quietSubscriber(redis: Redis): Redis {
+  return {
+    on: (event: string, listener: (...args: unknown[]) => void) => redis.on(event, listener),
+    subscribe: (channel: string) => redis.subscribe(channel).catch(() => 0),
+    unsubscribe: (channel: string) => redis.unsubscribe(channel).catch(() => 0),
+  } as unknown as Redis;
 }
