@@ -17,7 +17,10 @@ interface SeedArgs {
   reset: boolean;
 }
 
+/** Bad command line: reported with the usage line. */
 class UsageError extends Error {}
+/** A state the seed refuses to run in: reported as is. */
+class SeedRefused extends Error {}
 
 function positiveInteger(name: string, text: string, minimum: number): number {
   const value = Number(text);
@@ -88,7 +91,7 @@ function printSummary(summary: SeedSummary, elapsedMs: number): void {
 async function main(): Promise<void> {
   const args = parseSeedArgs(process.argv.slice(2));
   const url = process.env.DATABASE_URL;
-  if (!url) throw new UsageError('DATABASE_URL is not set (e.g. DATABASE_URL=postgresql://postgres@127.0.0.1:5432/campus_graph npm run seed)');
+  if (!url) throw new SeedRefused('DATABASE_URL is not set (e.g. DATABASE_URL=postgresql://postgres@127.0.0.1:5432/campus_graph npm run seed)');
 
   const db = createPrismaClient(url);
   try {
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
       console.error(`seed: --reset deleted ${total} rows of tenant "${args.tenant}"`);
     } else {
       const existing = await db.student.count({ where: { tenantId: args.tenant } });
-      if (existing > 0) throw new UsageError(`tenant "${args.tenant}" already has ${existing} students; pass --reset to replace its data`);
+      if (existing > 0) throw new SeedRefused(`tenant "${args.tenant}" already has ${existing} students; pass --reset to replace its data`);
     }
     const started = performance.now();
     const summary = await seedCollege(db, { tenantId: args.tenant, students: args.students, seed: args.seed, onProgress: progressReporter() });
@@ -109,11 +112,19 @@ async function main(): Promise<void> {
   }
 }
 
+function isParseArgsError(error: unknown): error is Error {
+  return error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
+}
+
+/** The last line of a (possibly multi-line, source-framed) Prisma error: the actual cause. */
+function causeLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.trim().split('\n').at(-1)!.trim();
+}
+
 main().catch((error: unknown) => {
-  if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
-    console.error(`seed: ${error.message}\n${USAGE}`);
-  } else {
-    console.error('seed: failed:', error instanceof Error ? error.message : error);
-  }
+  if (error instanceof UsageError || isParseArgsError(error)) console.error(`seed: ${error.message}\n${USAGE}`);
+  else if (error instanceof SeedRefused) console.error(`seed: ${error.message}`);
+  else console.error(`seed: failed: ${causeLine(error)}`);
   process.exitCode = 1;
 });
