@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga, type Plugin } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { createYoga, useErrorHandler, type Plugin } from 'graphql-yoga';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { ExecutionArgs } from 'graphql';
@@ -11,13 +13,15 @@ import { ViewerResolver } from './auth/viewer.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { createContextFactory, type Context } from './context.js';
 import { DASHBOARD_QUERY } from './dashboard-query.js';
-import { db } from './db/client.js';
+import { currentPool, db } from './db/client.js';
 import { adminPage } from './http/admin-page.js';
+import { rateLimits } from './http/rate-limits.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
 import { createSyncPubSub, type PubSub } from './pubsub.js';
+import { createMetrics } from './metrics.js';
 import { createRedis } from './redis.js';
 import { schema } from './schema/index.js';
 import { connectFanout } from './sync-fanout.js';
@@ -34,7 +38,26 @@ export interface AppOptions {
   cacheTtlSeconds?: number;
   /** Show GraphiQL on GET /graphql (default true). */
   graphiql?: boolean;
+  /** Answer introspection queries (default true; production default off, see config). */
+  introspection?: boolean;
+  /** Requests per minute per viewer / IP on /graphql and per tenant on /webhooks; absent: no limits. */
+  rateLimits?: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
+  /** How long stop() lets in-flight requests finish before closing their sockets (default 25 s). */
+  shutdownGraceMs?: number;
 }
+
+/**
+ * Query limits (graphql-armor), sized so the full dashboard of STUDENTS_DASHBOARD_QUERY passes
+ * (depth 8, cost ≈ 1,400, ≈ 330 tokens) with room for GraphiQL exploration, and abuse does not.
+ */
+const QUERY_LIMITS = {
+  maxDepth: { n: 12 },
+  costLimit: { maxCost: 8000 },
+  maxAliases: { n: 15 },
+  maxDirectives: { n: 20 },
+  maxTokens: { n: 2000 },
+  blockFieldSuggestion: { enabled: true },
+};
 
 export interface App {
   /** The ingest pipeline; the cache and pub/sub listen to its outcomes. */
@@ -63,6 +86,15 @@ export function buildApp(options: AppOptions): App {
       : null;
   const fanoutCache: ResponseCache = cache ?? { plugin: {}, counters: { hits: 0, misses: 0, errors: 0, pendingInvalidations: 0 }, invalidate: async () => {}, recover: async () => {} };
   connectFanout(ingestor, { cache: fanoutCache, pubsub, log: options.log });
+  let sockets: WebSocketServer | null = null;
+  let activeSubscriptions = 0;
+  const metrics = createMetrics({
+    ingestor,
+    cacheCounters: () => cache?.counters ?? null,
+    pool: currentPool,
+    webSockets: () => sockets?.clients.size ?? 0,
+    subscriptions: () => activeSubscriptions,
+  });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -76,16 +108,23 @@ export function buildApp(options: AppOptions): App {
         ? false
         : { title: 'campus-graph', defaultQuery: DASHBOARD_QUERY, subscriptionsProtocol: 'WS' },
     plugins: [
+      metrics.plugin,
       readinessCheck(redis),
+      ...(options.rateLimits
+        ? [rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers, defaultTenant: options.defaultTenant })]
+        : []),
       adminPage(),
       webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant }),
       signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
+      EnvelopArmorPlugin(QUERY_LIMITS),
+      ...(options.introspection === false ? [useDisableIntrospection()] : []),
+      logUnexpectedErrors(),
       ...(cache ? [cache.plugin] : []),
     ],
   });
 
   const server = createServer(yoga);
-  const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   useServer(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
@@ -112,7 +151,12 @@ export function buildApp(options: AppOptions): App {
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
         const errors = enveloped.validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        if (errors.length) return errors;
+        activeSubscriptions++;
+        return args;
+      },
+      onComplete: () => {
+        activeSubscriptions = Math.max(0, activeSubscriptions - 1);
       },
     },
     sockets,
@@ -130,16 +174,29 @@ export function buildApp(options: AppOptions): App {
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
     stop: async () => {
-      for (const client of sockets.clients) client.close(1001, 'server shutting down');
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
-      });
-      sockets.close();
+      // Stop accepting; in-flight requests (ingests included) finish, idle keep-alives close now.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const client of sockets!.clients) client.close(1001, 'server shutting down');
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 25_000);
+      await closed;
+      clearTimeout(grace);
+      sockets!.close();
       await Promise.all([redis?.cacheClient.quit(), redis?.publishClient.quit(), redis?.subscribeClient.quit()].map((p) => p?.catch(() => {})));
     },
   };
+}
+
+/** Unexpected errors (no `code` extension: bugs) are logged once, with the request id; the client sees them masked. */
+function logUnexpectedErrors(): Plugin<Context> {
+  return useErrorHandler(({ errors, context }) => {
+    for (const error of errors) {
+      const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
+      if (code) continue;
+      const log = (context as Partial<Context>).log;
+      log?.error({ err: (error as { originalError?: unknown }).originalError ?? error, path: (error as { path?: unknown }).path }, 'unexpected GraphQL error');
+    }
+  }) as Plugin<Context>;
 }
 
 interface Enveloped {

@@ -16,6 +16,12 @@ const optionalSecret = (min: number) =>
     .transform((v) => (v === '' ? undefined : v))
     .pipe(z.string().min(min, `must be at least ${min} characters`).optional())
     .optional();
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const envSchema = z.object({
@@ -41,6 +47,12 @@ const envSchema = z.object({
   ZOHO_REFRESH_TOKEN: z.string().optional(),
   ZOHO_DAILY_CREDITS: positiveInt(5000),
   ZOHO_CHANNEL_TOKEN: z.string().optional(),
+  GRAPHQL_INTROSPECTION: booleanFlag.optional(),
+  RATE_LIMIT_PER_VIEWER: z.coerce.number().int().min(0).default(600),
+  RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1200),
+  RATE_LIMIT_WEBHOOKS_PER_TENANT: z.coerce.number().int().min(0).default(12000),
+  TRUST_PROXY: booleanFlag.default(false),
+  WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).default(300),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -56,6 +68,10 @@ export interface Config {
   redis: { url: string | undefined };
   auth: { jwtSecret: string | undefined };
   cache: { ttlSeconds: number };
+  graphql: { introspection: boolean };
+  /** Requests per minute (0: off). */
+  rateLimits: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
+  webhooks: { toleranceSeconds: number };
   tenancy: { defaultTenant: string; webhookSecret: string | undefined; zohoChannelToken: string | undefined };
   zoho:
     | { enabled: false; dailyCredits: number }
@@ -110,6 +126,14 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redis: { url: env.REDIS_URL },
     auth: { jwtSecret: env.JWT_SECRET },
     cache: { ttlSeconds: env.CACHE_TTL_SECONDS },
+    graphql: { introspection: env.GRAPHQL_INTROSPECTION ?? !production },
+    rateLimits: {
+      perViewer: env.RATE_LIMIT_PER_VIEWER,
+      perIp: env.RATE_LIMIT_PER_IP,
+      webhooksPerTenant: env.RATE_LIMIT_WEBHOOKS_PER_TENANT,
+      trustProxy: env.TRUST_PROXY,
+    },
+    webhooks: { toleranceSeconds: env.WEBHOOK_TOLERANCE_SECONDS },
     tenancy: {
       defaultTenant: env.DEFAULT_TENANT,
       webhookSecret: env.WEBHOOK_SECRET,

@@ -15,6 +15,8 @@ try {
     defaultTenant: config.tenancy.defaultTenant,
     redisUrl: config.redis.url,
     cacheTtlSeconds: config.cache.ttlSeconds,
+    introspection: config.graphql.introspection,
+    rateLimits: config.rateLimits,
   });
   const port = await app.start(config.http.port, config.http.host);
 

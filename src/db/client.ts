@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
 export type { PrismaClient };
@@ -12,14 +13,34 @@ export interface DatabaseOptions {
 
 /** Creates a Prisma client on the pg driver adapter. */
 export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
-  const adapter = new PrismaPg({ connectionString: url, max: options.poolSize ?? 10 });
-  return new PrismaClient({
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+  // An idle client losing its server (database restart) must not crash the process.
+  pool.on('error', () => {});
+  pools.set(url, pool);
+  const adapter = new PrismaPg(pool);
+  const client = new PrismaClient({
     adapter,
     log: options.logQueries ? [{ emit: 'event', level: 'query' }] : [],
   });
+  // The adapter does not end a pool it was given: $disconnect ends ours too.
+  const disconnect = client.$disconnect.bind(client);
+  client.$disconnect = async () => {
+    await disconnect();
+    if (!pool.ended) await pool.end();
+    pools.delete(url);
+  };
+  return client;
 }
 
 export type Db = ReturnType<typeof createPrismaClient>;
+
+const pools = new Map<string, pg.Pool>();
+let currentUrl: string | null = null;
+
+/** The pg pool behind the bound `db` (for pool-usage metrics). */
+export function currentPool(): pg.Pool | null {
+  return currentUrl ? (pools.get(currentUrl) ?? null) : null;
+}
 
 /**
  * The process-wide Prisma client (a module singleton, never put on the GraphQL context).
@@ -30,5 +51,6 @@ export let db: Db = undefined as unknown as Db;
 
 export function useDatabase(url: string, options: DatabaseOptions = {}): Db {
   db = createPrismaClient(url, options);
+  currentUrl = url;
   return db;
 }

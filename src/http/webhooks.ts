@@ -43,7 +43,10 @@ class HttpError extends Error {
 export function webhookRoutes(options: WebhookOptions): Plugin {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxQueued = options.maxQueued ?? 256;
-  const queue = new PQueue({ concurrency: options.concurrency ?? 8 });
+  const concurrency = options.concurrency ?? 8;
+  const queue = new PQueue({ concurrency });
+  /** Requests admitted and not yet answered: reading their body, looking up their tenant, queued or ingesting. */
+  let admitted = 0;
 
   async function handle(sender: Sender, request: Request): Promise<Response> {
     if (request.method !== 'POST') throw new HttpError(405, `use POST for ${new URL(request.url).pathname}`, { allow: 'POST' });
@@ -53,6 +56,18 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     }
     const declared = Number(request.headers.get('content-length') ?? 0);
     if (declared > maxBodyBytes) throw new HttpError(413, `body of ${declared} bytes exceeds the limit of ${maxBodyBytes} bytes`);
+    // Admission before anything that costs memory or a database connection (the tenant lookup):
+    // a saturated instance answers 503 at once instead of piling requests up in front of the pool.
+    if (admitted >= maxQueued + concurrency) throw saturated();
+    admitted++;
+    try {
+      return await admittedRequest(sender, request);
+    } finally {
+      admitted--;
+    }
+  }
+
+  async function admittedRequest(sender: Sender, request: Request): Promise<Response> {
     const body = await readBody(request, maxBodyBytes);
 
     const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
@@ -77,7 +92,7 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
       if (error instanceof IngestInputError) throw new HttpError(422, error.message);
       throw error;
     }
-    if (queue.size >= maxQueued) throw new HttpError(503, 'ingest is saturated; retry shortly', { 'retry-after': '1' });
+    if (queue.size >= maxQueued) throw saturated();
     const results = await queue.add(() => ingestAll(tenantId, events));
     const accepted = results.some((r) => r.status !== 'REJECTED');
     return Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
@@ -107,6 +122,10 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
       }
     },
   };
+}
+
+function saturated(): HttpError {
+  return new HttpError(503, 'ingest is saturated; retry shortly', { 'retry-after': '1' });
 }
 
 function unavailable(error: unknown): HttpError {

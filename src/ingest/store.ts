@@ -155,8 +155,16 @@ async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> 
   }
   for (const other of others) {
     if (entity === 'Student') {
-      const kept = await tx.enrollment.findMany({ where: { studentId: keep.id }, select: { classId: true } });
-      await tx.enrollment.deleteMany({ where: { studentId: other.id, classId: { in: kept.map((e) => e.classId) } } });
+      // One enrolment per student and class: the other row's enrolment in a class the kept row
+      // is enrolled in goes, and its ids (Moodle's enrolment id) go to the kept enrolment.
+      const kept = new Map((await tx.enrollment.findMany({ where: { studentId: keep.id } })).map((e) => [e.classId, e as unknown as Row]));
+      const twins = (await tx.enrollment.findMany({ where: { studentId: other.id, classId: { in: [...kept.keys()] } } })) as unknown as Row[];
+      await tx.enrollment.deleteMany({ where: { id: { in: twins.map((e) => e.id) } } });
+      for (const twin of twins) {
+        const target = kept.get(twin.classId as string)!;
+        const fill = absorbed('Enrollment', target, [twin]);
+        if (Object.keys(fill).length) await tx.enrollment.update({ where: { id: target.id }, data: fill });
+      }
       for (const child of STUDENT_CHILDREN) {
         await (tx[child] as unknown as Delegate).updateMany({ where: { studentId: other.id }, data: { studentId: keep.id } });
       }
@@ -165,6 +173,15 @@ async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> 
     }
     await delegate(tx, entity).deleteMany({ where: { id: other.id } });
   }
+  const fill = absorbed(entity, keep, others);
+  return Object.keys(fill).length ? delegate(tx, entity).update({ where: { id: keep.id }, data: fill }) : keep;
+}
+
+/**
+ * What the kept row of a merge takes from the rows it replaces: the keys it lacks, and the
+ * newest Moodle stamp and fingerprint (so Moodle's stale guard survives the merge).
+ */
+function absorbed(entity: EntityType, keep: Row, others: Row[]): Record<string, unknown> {
   const fill: Record<string, unknown> = {};
   for (const key of ENTITIES[entity].keys) {
     if (!keep[key]) {
@@ -172,7 +189,14 @@ async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> 
       if (value) fill[key] = value;
     }
   }
-  return Object.keys(fill).length ? delegate(tx, entity).update({ where: { id: keep.id }, data: fill }) : keep;
+  if (ENTITIES[entity].moodle) {
+    const newest = others.reduce<Row | null>((best, o) => (o.moodleUpdatedAt && (!best?.moodleUpdatedAt || o.moodleUpdatedAt > best.moodleUpdatedAt) ? o : best), null);
+    if (newest?.moodleUpdatedAt && (!keep.moodleUpdatedAt || newest.moodleUpdatedAt > keep.moodleUpdatedAt)) {
+      fill.moodleUpdatedAt = newest.moodleUpdatedAt;
+      fill.moodleFingerprint = newest.moodleFingerprint ?? null;
+    }
+  }
+  return fill;
 }
 
 function studentIdOf(entity: EntityType, row: Row): string | null {

@@ -152,7 +152,7 @@ async function guardDatabase<T>(work: () => Promise<T>): Promise<T> {
  * when `data` is a standard Moodle event envelope (it has `eventname`), that envelope, which
  * `event` must name too. `eventId`, when given, is the idempotency key in both forms.
  */
-function moodleInputEvent(input: { event: string; eventId?: string | null; data: unknown }): KeyedEvent {
+function moodleInputEvent(input: { event: string; eventId?: string | null; data?: unknown }): KeyedEvent {
   const { event, eventId, data } = input;
   if (!isRecord(data) || isBlank(data.eventname)) return moodleEvent({ event, eventId: eventId ?? undefined, data });
   const enveloped = typeof data.eventname === 'string' ? canonicalMoodleEvent(data.eventname) : null;

@@ -48,15 +48,28 @@ export default async function setup(project: TestProject) {
         if (error.code !== '42P04') throw error; // another run built it meanwhile
         await c.query(`DROP DATABASE "${building}" WITH (FORCE)`);
       });
-      // Old templates (earlier days, other migrations) are left for nobody: drop them.
+      // Old templates (earlier days, other migrations) and builds of crashed runs are left for nobody.
       const { rows } = await c.query<{ datname: string }>(
         "SELECT datname FROM pg_database WHERE datname LIKE 'cg\\_template\\_%' AND datname <> $1",
         [template],
       );
-      for (const row of rows) await c.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`).catch(() => {});
+      for (const { datname } of rows) {
+        const builder = /_building_(\d+)$/.exec(datname);
+        if (builder && processAlive(Number(builder[1]))) continue;
+        await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
+      }
     });
   }
   project.provide('templateDatabase', template);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 declare module 'vitest' {

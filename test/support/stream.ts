@@ -728,6 +728,40 @@ export function buildStream(ns: number): Stream {
   );
   zoho('BTEC_Registrations', 'RA', registration.A, registrationFields(SA, RA.name, '9500.00'), 'UPDATED', { label: 'zoho BTEC_Registrations RA v2 (fees 9500)' });
 
+  // QA2 comes back from Zoho's recycle bin (rejected), then is deleted again.
+  zoho('BTEC_Requests', 'QA2', request.QA2, requestFields('REQ-CVG-A2', SA, 'Leave of Absence', 'Two weeks leave', { Status: 'Rejected', Resolved_Date: '2026-01-22T10:00:00+03:00', Response: 'Not during assessments.' }), 'UPDATED', {
+    operation: 'insert',
+    label: 'zoho BTEC_Requests QA2 v3 (restored from the recycle bin: Rejected)',
+  });
+  zoho('BTEC_Requests', 'QA2', request.QA2, {}, 'DELETED', { operation: 'delete', label: 'zoho BTEC_Requests QA2 (deleted again)' });
+  // B's grade GB1 is withdrawn in Zoho (misconduct review); the teacher then re-marks in Moodle.
+  // Zoho, the system of record, deleted it: Moodle's later mark does not bring it back.
+  zoho('BTEC_Grades', 'GB1', grade.GB1, {}, 'DELETED', { operation: 'delete', label: 'zoho BTEC_Grades GB1 (delete: withdrawn)' });
+  moodle(
+    'submission_graded',
+    'B-asg1',
+    'Grade',
+    submission(user.B, assignment.asg1, course.C1, 'Assignment 1: Algorithms', 12, {
+      attempt_number: 2,
+      grader_id: teacherUser.T1,
+      grader_name: 'Omar K.',
+      grader_role: 'teacher',
+      feedback: 'Re-marked.',
+      learning_outcomes: outcomes([['A.P1', 'Explain algorithms', 'Merit', 1]]),
+    }),
+    'UPDATED',
+  );
+  // B graduates in Zoho; Moodle's clean-up then deletes B's account. Zoho keeps the student.
+  zoho(
+    'BTEC_Students',
+    'B',
+    student.B,
+    studentFields('STU-CVG-B', 'Ben', 'Carter', { Status: 'Graduated', Academic_Email: 'ben.carter@college.example', Phone_Number: '+44 7700 222 222', City: 'Leeds', Country: 'United Kingdom', Student_Moodle_ID: user.B }),
+    'UPDATED',
+    { label: 'zoho BTEC_Students B v2 (Graduated)' },
+  );
+  moodle('user_updated', 'B', 'Student', moodleUser(user.B, 'Ben', 'Carter', { email: 'ben@moodle.example', deleted: 1, suspended: 1 }), 'UNCHANGED');
+
   return {
     ns,
     deliveries,

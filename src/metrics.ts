@@ -1,0 +1,129 @@
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import type { Plugin } from 'graphql-yoga';
+import type pg from 'pg';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheCounters } from './cache/resilient-cache.js';
+import { db } from './db/client.js';
+import type { Ingestor } from './ingest/pipeline.js';
+
+export interface MetricsSources {
+  ingestor: Ingestor;
+  cacheCounters: () => CacheCounters | null;
+  pool: () => pg.Pool | null;
+  webSockets: () => number;
+  subscriptions: () => number;
+  /** Extra gauges filled by other parts (the Zoho client). */
+  extra?: (registry: Registry) => void;
+}
+
+/**
+ * GET /metrics in Prometheus text format, one registry per app: HTTP and GraphQL durations
+ * (@graphql-yoga/plugin-prometheus), ingest outcomes and durations, parked backlog, response
+ * cache hits/misses/errors, open WebSockets and subscriptions, connection pool usage.
+ */
+export function createMetrics(sources: MetricsSources): { plugin: Plugin; registry: Registry } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'campus_graph_' });
+
+  const outcomes = new Counter({
+    name: 'campus_graph_ingest_outcomes_total',
+    help: 'Ingested events by outcome status, source and module',
+    labelNames: ['status', 'source', 'module'] as const,
+    registers: [registry],
+  });
+  sources.ingestor.onOutcomes((list) => {
+    for (const o of list) outcomes.inc({ status: o.status, source: o.source, module: o.module });
+  });
+
+  new Gauge({
+    name: 'campus_graph_parked_events',
+    help: 'Events parked now (waiting for a parent or a Zoho fetch), all tenants',
+    registers: [registry],
+    async collect() {
+      this.set(await db.parkedEvent.count().catch(() => Number.NaN));
+    },
+  });
+
+  const cacheTotals = { hits: 0, misses: 0, errors: 0 };
+  for (const kind of ['hits', 'misses', 'errors'] as const) {
+    new Counter({
+      name: `campus_graph_response_cache_${kind}_total`,
+      help: `Response cache ${kind}${kind === 'errors' ? ' (Redis away: served from Postgres)' : ''}`,
+      registers: [registry],
+      collect() {
+        const now = sources.cacheCounters()?.[kind] ?? 0;
+        if (now > cacheTotals[kind]) this.inc(now - cacheTotals[kind]);
+        cacheTotals[kind] = now;
+      },
+    });
+  }
+  new Gauge({
+    name: 'campus_graph_response_cache_pending_invalidations',
+    help: 'Invalidations waiting for Redis to come back',
+    registers: [registry],
+    collect() {
+      this.set(sources.cacheCounters()?.pendingInvalidations ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: 'campus_graph_websocket_connections',
+    help: 'Open graphql-ws connections',
+    registers: [registry],
+    collect() {
+      this.set(sources.webSockets());
+    },
+  });
+  new Gauge({
+    name: 'campus_graph_subscriptions_active',
+    help: 'Active GraphQL subscriptions',
+    registers: [registry],
+    collect() {
+      this.set(sources.subscriptions());
+    },
+  });
+  new Gauge({
+    name: 'campus_graph_db_pool_connections',
+    help: 'Postgres pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = sources.pool();
+      if (!pool) return;
+      this.set({ state: 'total' }, pool.totalCount);
+      this.set({ state: 'idle' }, pool.idleCount);
+      this.set({ state: 'waiting' }, pool.waitingCount);
+    },
+  });
+  sources.extra?.(registry);
+
+  const plugin = usePrometheus({
+    registry,
+    endpoint: '/metrics',
+    metrics: {
+      graphql_yoga_http_duration: true,
+      graphql_envelop_request_duration: true,
+      graphql_envelop_phase_execute: true,
+      graphql_envelop_error_result: true,
+      graphql_envelop_request: true,
+      graphql_envelop_phase_parse: false,
+      graphql_envelop_phase_validate: false,
+      graphql_envelop_phase_context: false,
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_schema_change: false,
+      graphql_envelop_phase_subscribe: true,
+    },
+  });
+  return { plugin, registry };
+}
+
+/** Times a unit of work into a histogram; used around each ingest. */
+export function ingestDurationHistogram(registry: Registry) {
+  return new Histogram({
+    name: 'campus_graph_ingest_seconds',
+    help: 'Time from receiving a webhook to its reply',
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+}
