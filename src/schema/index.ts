@@ -9,4 +9,9 @@ import './student.js';
 import './sync.js';
 import './subscriptions.js';
 
-export const schema = builder.toSchema({ sortSchema: false });
+/** Also an Apollo Federation v2 subgraph: `_service { sdl }` and `_entities` (Student by id or moodleUserId). */
+export const schema = builder.toSubGraphSchema({
+  linkUrl: 'https://specs.apollo.dev/federation/v2.6',
+  federationDirectives: ['@key'],
+  sortSchema: false,
+});

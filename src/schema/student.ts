@@ -1,6 +1,6 @@
 import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.js';
-import type { Context } from '../context.js';
+import { unauthenticated, type Context } from '../context.js';
 import { db } from '../db/client.js';
 import { StudentStatus } from '../generated/prisma/enums.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -38,6 +38,20 @@ export const Student = builder.prismaObject('Student', {
     requests: t.relation('requests', { query: liveRequests }),
     grades: t.relation('grades', { query: liveGrades }),
   }),
+});
+
+/**
+ * Federation: Student is an entity keyed by `id` and by `moodleUserId`. A reference resolves
+ * under the same rules as `student(...)`: signed in, tenant-scoped, a student only themself.
+ */
+builder.asEntity(Student, {
+  key: [builder.selection<{ id: string }>('id'), builder.selection<{ moodleUserId: string }>('moodleUserId')],
+  resolveReference: async (reference, ctx) => {
+    if (!ctx.viewer) throw unauthenticated('Authentication required: send Authorization: Bearer <JWT>');
+    if (ctx.viewer.role === 'integration') throw createGraphQLError('Forbidden: integration tokens cannot read students', { extensions: { code: 'FORBIDDEN' } });
+    const selector = 'id' in reference ? studentSelector({ id: reference.id }) : studentSelector({ moodleUserId: reference.moodleUserId });
+    return selector ? db.student.findFirst({ where: { AND: [visibleStudents(ctx), selector] } }) : null;
+  },
 });
 
 /** What the viewer may see: their tenant's live students; a student only themself. */
