@@ -29,6 +29,9 @@ import { connectFanout } from './sync-fanout.js';
 export interface AppOptions {
   log: Logger;
   jwtSecret: string;
+  /** RS256 tokens of an identity provider: a PEM public key and/or a JWKS URL. */
+  jwtPublicKey?: string | undefined;
+  jwksUrl?: string | undefined;
   defaultTenant: string;
   /** Redis for the response cache and cross-instance pub/sub; in-process memory when unset. */
   redisUrl?: string | undefined;
@@ -77,7 +80,7 @@ export function buildApp(options: AppOptions): App {
   const namespace = options.redisNamespace ?? 'campus-graph';
   const redis = options.redisUrl ? connectRedis(options.redisUrl, namespace, options.log) : null;
   const ingestor = new Ingestor();
-  const viewers = new ViewerResolver(options.jwtSecret);
+  const viewers = new ViewerResolver({ secret: options.jwtSecret, publicKeyPem: options.jwtPublicKey, jwksUrl: options.jwksUrl });
   const pubsub = createSyncPubSub(namespace, redis ?? undefined);
   const ttl = options.cacheTtlSeconds ?? 300;
   const cache =

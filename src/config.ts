@@ -34,6 +34,11 @@ const envSchema = z.object({
   DATABASE_POOL_SIZE: positiveInt(10),
   REDIS_URL: optionalUrl,
   JWT_SECRET: optionalSecret(32),
+  JWT_PUBLIC_KEY: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.includes('BEGIN PUBLIC KEY'), 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)'),
+  JWT_JWKS_URL: optionalUrl,
   CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
   DEFAULT_TENANT: z
     .string()
@@ -66,7 +71,7 @@ export interface Config {
   dataDir: string;
   database: { url: string | undefined; poolSize: number };
   redis: { url: string | undefined };
-  auth: { jwtSecret: string | undefined };
+  auth: { jwtSecret: string | undefined; jwtPublicKey: string | undefined; jwksUrl: string | undefined };
   cache: { ttlSeconds: number };
   graphql: { introspection: boolean };
   /** Requests per minute (0: off). */
@@ -124,7 +129,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.DATA_DIR ?? `${projectRoot}/.data`,
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
     redis: { url: env.REDIS_URL },
-    auth: { jwtSecret: env.JWT_SECRET },
+    auth: { jwtSecret: env.JWT_SECRET, jwtPublicKey: env.JWT_PUBLIC_KEY?.replaceAll('\\n', '\n'), jwksUrl: env.JWT_JWKS_URL },
     cache: { ttlSeconds: env.CACHE_TTL_SECONDS },
     graphql: { introspection: env.GRAPHQL_INTROSPECTION ?? !production },
     rateLimits: {

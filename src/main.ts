@@ -12,6 +12,8 @@ try {
   const app = buildApp({
     log,
     jwtSecret: runtime.jwtSecret,
+    jwtPublicKey: config.auth.jwtPublicKey,
+    jwksUrl: config.auth.jwksUrl,
     defaultTenant: config.tenancy.defaultTenant,
     redisUrl: config.redis.url,
     cacheTtlSeconds: config.cache.ttlSeconds,

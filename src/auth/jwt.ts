@@ -1,4 +1,4 @@
-import { SignJWT, errors, jwtVerify } from 'jose';
+import { SignJWT, createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 
 export const ROLES = ['student', 'staff', 'admin', 'integration'] as const;
 export type Role = (typeof ROLES)[number];
@@ -18,16 +18,57 @@ export class AuthenticationError extends Error {
 
 const ALGORITHM = 'HS256';
 
-/** Verifies an HS256 token; throws AuthenticationError with a reason a client can act on. */
+export interface TokenKeys {
+  /** HS256 shared secret (JWT_SECRET). */
+  secret: string;
+  /** RS256 public key, PEM (JWT_PUBLIC_KEY), for colleges whose identity provider signs tokens. */
+  publicKeyPem?: string | undefined;
+  /** RS256 keys from a JWKS endpoint (JWT_JWKS_URL), fetched and cached by jose. */
+  jwksUrl?: string | undefined;
+}
+
+export type TokenVerifier = (token: string) => Promise<Viewer>;
+
+/**
+ * A verifier accepting HS256 tokens signed with the secret and, when configured, RS256 tokens
+ * from an identity provider (public key or JWKS). Throws AuthenticationError with a reason a
+ * client can act on; claims are checked the same way whatever signed the token.
+ */
+export function createTokenVerifier(keys: TokenKeys): TokenVerifier {
+  const secret = new TextEncoder().encode(keys.secret);
+  const jwks = keys.jwksUrl ? createRemoteJWKSet(new URL(keys.jwksUrl)) : null;
+  let publicKey: Promise<CryptoKey> | null = keys.publicKeyPem ? importSPKI(keys.publicKeyPem, 'RS256') : null;
+  publicKey?.catch(() => {
+    publicKey = null;
+  });
+  const algorithms = ['HS256', ...(jwks || publicKey ? ['RS256'] : [])];
+  const keyFor: JWTVerifyGetKey = async (header, token) => {
+    if (header.alg === 'HS256') return secret;
+    if (jwks) return jwks(header, token);
+    if (publicKey) return publicKey;
+    throw new AuthenticationError(`invalid token: algorithm ${header.alg} is not accepted`);
+  };
+  return async (token) => {
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, keyFor, { algorithms }));
+    } catch (error) {
+      if (error instanceof AuthenticationError) throw error;
+      if (error instanceof errors.JWTExpired) throw new AuthenticationError('token expired');
+      if (error instanceof errors.JOSEError) throw new AuthenticationError(`invalid token (${error.code})`);
+      if (error instanceof TypeError || error instanceof SyntaxError) throw new AuthenticationError('invalid token (malformed)');
+      throw error;
+    }
+    return viewerOfClaims(payload);
+  };
+}
+
+/** Verifies an HS256 token with the secret (see createTokenVerifier for RS256). */
 export async function verifyToken(token: string, secret: string): Promise<Viewer> {
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: [ALGORITHM] }));
-  } catch (error) {
-    if (error instanceof errors.JWTExpired) throw new AuthenticationError('token expired');
-    if (error instanceof errors.JOSEError) throw new AuthenticationError(`invalid token (${error.code})`);
-    throw error;
-  }
+  return createTokenVerifier({ secret })(token);
+}
+
+function viewerOfClaims(payload: Record<string, unknown>): Viewer {
   const { sub, role, tenant, moodleUserId } = payload;
   if (typeof sub !== 'string' || !sub) throw new AuthenticationError('invalid token: claim "sub" missing');
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {

@@ -1,4 +1,4 @@
-import { AuthenticationError, verifyToken, type Viewer } from './jwt.js';
+import { AuthenticationError, createTokenVerifier, type TokenKeys, type TokenVerifier, type Viewer } from './jwt.js';
 
 /**
  * The viewer of an HTTP request or a graphql-ws connection: verifies `Authorization: Bearer
@@ -11,7 +11,11 @@ export class ViewerResolver {
   /** Requests authenticated by X-Signature-256 (http/signed-graphql.ts), with their tenant. */
   readonly signedTenants = new WeakMap<Request, string>();
 
-  constructor(private readonly jwtSecret: string) {}
+  private readonly verify: TokenVerifier;
+
+  constructor(keys: TokenKeys) {
+    this.verify = createTokenVerifier(keys);
+  }
 
   viewerOf(request: Request, connectionParams?: Record<string, unknown>): Promise<Viewer | null> {
     if (connectionParams) return this.fromAuthorization(authorizationOf(request, connectionParams), request);
@@ -27,7 +31,7 @@ export class ViewerResolver {
     if (authorization) {
       const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
       if (!match?.[1]) throw new AuthenticationError('Authorization must be "Bearer <JWT>"');
-      return verifyToken(match[1], this.jwtSecret);
+      return this.verify(match[1]);
     }
     const signedTenant = this.signedTenants.get(request);
     return signedTenant ? { sub: 'x-signature-256', role: 'integration', tenant: signedTenant } : null;
