@@ -14,8 +14,10 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { createContextFactory, type Context } from './context.js';
 import { DASHBOARD_QUERY } from './dashboard-query.js';
 import { currentPool, db } from './db/client.js';
+import { listMigrations } from './db/migrate.js';
 import { adminPage } from './http/admin-page.js';
 import { rateLimits } from './http/rate-limits.js';
+import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { Ingestor } from './ingest/pipeline.js';
@@ -111,6 +113,7 @@ export function buildApp(options: AppOptions): App {
         ? false
         : { title: 'campus-graph', defaultQuery: DASHBOARD_QUERY, subscriptionsProtocol: 'WS' },
     plugins: [
+      requestLog(options.log),
       metrics.plugin,
       readinessCheck(redis),
       ...(options.rateLimits
@@ -225,20 +228,30 @@ function fetchRequestOf(request: IncomingMessage): Request {
   return new Request(`http://localhost${request.url ?? '/graphql'}`, { headers });
 }
 
-/** GET /health: 200 when the database answers, else 503 (load balancers stop routing). */
-function readinessCheck(redis: { cacheClient: Redis } | null): Plugin {
+/**
+ * GET /health (readiness): database, migrations, cache and pub/sub. 503 when the database is
+ * down or migrations are pending (load balancers stop routing); Redis away is `degraded`, still
+ * 200, since requests are then served from Postgres. GET /health/live is liveness (always 200).
+ */
+function readinessCheck(redis: { cacheClient: Redis; subscribeClient: Redis } | null): Plugin {
+  const expected = listMigrations().then((list) => list.map((m) => m.name));
   return {
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname !== '/health') return;
-      const database = await db.$queryRawUnsafe('SELECT 1').then(
-        () => 'ok' as const,
-        () => 'down' as const,
-      );
-      const cache = redis ? (redis.cacheClient.status === 'ready' ? 'ok' : 'degraded') : 'memory';
+      const applied = await db
+        .$queryRawUnsafe<{ migration_name: string }[]>(
+          'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+        )
+        .catch(() => null);
+      const database = applied ? 'ok' : 'down';
+      const done = new Set(applied?.map((row) => row.migration_name));
+      const migrations = !applied ? 'unknown' : (await expected).every((name) => done.has(name)) ? 'ok' : 'pending';
+      const status = (client: Redis | undefined) => (!client ? 'memory' : client.status === 'ready' ? 'ok' : 'degraded');
+      const ready = database === 'ok' && migrations === 'ok';
       endResponse(
         fetchAPI.Response.json(
-          { status: database === 'ok' ? 'ok' : 'unavailable', database, cache, pubsub: redis ? cache : 'memory' },
-          { status: database === 'ok' ? 200 : 503 },
+          { status: ready ? 'ok' : 'unavailable', database, migrations, cache: status(redis?.cacheClient), pubsub: status(redis?.subscribeClient) },
+          { status: ready ? 200 : 503 },
         ),
       );
     },

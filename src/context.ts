@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { createGraphQLError } from 'graphql-yoga';
 import { AuthenticationError, type Viewer } from './auth/jwt.js';
 import type { ViewerResolver } from './auth/viewer.js';
+import { requestIdOf } from './http/request-log.js';
 import type { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
 import type { PubSub } from './pubsub.js';
@@ -32,7 +32,7 @@ export interface ContextOptions {
  */
 export function createContextFactory(options: ContextOptions) {
   return async function createContext(initial: { request: Request; connectionParams?: Record<string, unknown> }): Promise<Context> {
-    const requestId = initial.request.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
+    const requestId = requestIdOf(initial.request);
     let viewer: Viewer | null;
     try {
       viewer = await options.viewers.viewerOf(initial.request, initial.connectionParams);

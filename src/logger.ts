@@ -2,9 +2,12 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
-/** Never log credentials; emails are masked where they are logged on purpose. */
-const redact: LoggerOptions['redact'] = {
+/** Never log credentials; student emails are masked wherever a log line carries one. */
+export const logRedaction: LoggerOptions['redact'] = {
   paths: [
+    'email',
+    '*.email',
+    '*.*.email',
     'req.headers.authorization',
     'req.headers["x-signature-256"]',
     'headers.authorization',
@@ -15,7 +18,7 @@ const redact: LoggerOptions['redact'] = {
     '*.secret',
     '*.webhookSecret',
   ],
-  censor: '[redacted]',
+  censor: (value, path) => (path.at(-1) === 'email' ? maskEmail(typeof value === 'string' ? value : null) : '[redacted]'),
 };
 
 /** The root logger: pretty in a TTY, JSON otherwise. */
@@ -23,7 +26,7 @@ export function createLogger(level: string): Logger {
   const pretty = process.stdout.isTTY && level !== 'silent';
   return pino({
     level,
-    redact,
+    redact: logRedaction,
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
   });
 }

@@ -57,7 +57,7 @@ export async function startDedicatedRedis(): Promise<DedicatedRedis> {
     },
     async stop() {
       const running = child;
-      if (!running || running.exitCode !== null) return;
+      if (!running || running.exitCode !== null || running.signalCode !== null) return;
       const exited = new Promise((resolve) => running.once('exit', resolve));
       process.kill(running.pid!, 'SIGKILL');
       await exited;

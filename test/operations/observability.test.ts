@@ -1,0 +1,132 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { signToken } from '../../src/auth/jwt.js';
+import { DASHBOARD_QUERY } from '../../src/dashboard-query.js';
+import { logRedaction, maskEmail } from '../../src/logger.js';
+import { createTestApp } from '../support/app.js';
+import { useFreshDatabase } from '../support/database.js';
+import { DEMO_MOODLE_USER_ID, JWT_SECRET } from '../support/fixtures.js';
+import { REDIS_URL, requireRedis, startDedicatedRedis, uniqueNamespace } from '../support/redis.js';
+import { paymentEvent, postWebhook } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const stops: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const stop of stops) await stop();
+});
+
+/** An app whose log lines are captured as parsed JSON objects. */
+function appWithCapturedLogs(options: { redisUrl?: string } = {}) {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const log = pino({ level: 'debug', redact: logRedaction }, sink);
+  const app = buildApp({ log, jwtSecret: JWT_SECRET, defaultTenant: 'default', graphiql: false, cacheTtlSeconds: 0, redisUrl: options.redisUrl, redisNamespace: uniqueNamespace() });
+  stops.push(() => app.stop());
+  return { app, lines };
+}
+
+describe('metrics', () => {
+  it('exposes HTTP, GraphQL, ingest, cache, subscription and pool series in Prometheus format', async () => {
+    const t = createTestApp({ cacheTtlSeconds: 60 });
+    stops.push(() => t.app.stop());
+    const admin = await t.token('admin');
+    await t.graphql(DASHBOARD_QUERY, { moodleUserId: DEMO_MOODLE_USER_ID }, admin);
+    await t.graphql(DASHBOARD_QUERY, { moodleUserId: DEMO_MOODLE_USER_ID }, admin);
+    const lina = await database.db.student.findFirstOrThrow({ where: { tenantId: 'default', moodleUserId: DEMO_MOODLE_USER_ID } });
+    await postWebhook(t.app, 'zoho', paymentEvent(lina.zohoId!, '7773000000000000001', '1.00', '2031-07-01T10:00:00+00:00'));
+    const response = await t.app.yoga.fetch('http://test/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    for (const series of [
+      'graphql_yoga_http_duration_bucket',
+      'graphql_envelop_request_duration_bucket',
+      'graphql_envelop_phase_execute_bucket',
+      'campus_graph_ingest_outcomes_total{status="CREATED",source="ZOHO",module="BTEC_Payments"} 1',
+      'campus_graph_parked_events',
+      'campus_graph_response_cache_hits_total 1',
+      'campus_graph_response_cache_misses_total',
+      'campus_graph_websocket_connections 0',
+      'campus_graph_subscriptions_active 0',
+      'campus_graph_db_pool_connections{state="total"}',
+      'campus_graph_process_resident_memory_bytes',
+    ]) {
+      expect(text).toContain(series);
+    }
+  });
+});
+
+describe('health', () => {
+  it('reports database, migrations, cache and pub/sub; a stopped Redis is degraded, not down', async () => {
+    await requireRedis();
+    const redis = await startDedicatedRedis();
+    stops.push(() => redis.stop());
+    const { app } = appWithCapturedLogs({ redisUrl: redis.url });
+    await new Promise((r) => setTimeout(r, 200));
+    const ready = await app.yoga.fetch('http://test/health');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ok', database: 'ok', migrations: 'ok', cache: 'ok', pubsub: 'ok' });
+
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    const degraded = await app.yoga.fetch('http://test/health');
+    expect(degraded.status).toBe(200);
+    expect(await degraded.json()).toMatchObject({ status: 'ok', database: 'ok', cache: 'degraded', pubsub: 'degraded' });
+    expect((await app.yoga.fetch('http://test/health/live')).status).toBe(200);
+  });
+
+  it('is not ready while migrations are pending', async () => {
+    const t = createTestApp();
+    stops.push(() => t.app.stop());
+    const [last] = await database.db.$queryRawUnsafe<{ id: string }[]>('SELECT id FROM _prisma_migrations ORDER BY migration_name DESC LIMIT 1');
+    await database.db.$executeRawUnsafe('UPDATE _prisma_migrations SET finished_at = NULL WHERE id = $1', last!.id);
+    try {
+      const res = await t.app.yoga.fetch('http://test/health');
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'unavailable', database: 'ok', migrations: 'pending' });
+    } finally {
+      await database.db.$executeRawUnsafe('UPDATE _prisma_migrations SET finished_at = now() WHERE id = $1', last!.id);
+    }
+  });
+});
+
+describe('logs', () => {
+  it('writes one line per request with its request id (taken from x-request-id or made) and never the token', async () => {
+    const { app, lines } = appWithCapturedLogs({ redisUrl: REDIS_URL });
+    const token = await signToken({ sub: 'log-admin', role: 'admin', tenant: 'default' }, JWT_SECRET);
+    const given = await app.yoga.fetch('http://test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'req-from-the-edge' },
+      body: JSON.stringify({ query: '{ syncStats { parkedBacklog } }' }),
+    });
+    expect(given.headers.get('x-request-id')).toBe('req-from-the-edge');
+    const made = await app.yoga.fetch('http://test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ syncStats { parkedBacklog } }' }),
+    });
+    const madeId = made.headers.get('x-request-id');
+    expect(madeId).toMatch(/^[0-9a-f-]{36}$/);
+    const requestLines = lines.filter((l) => l.msg === 'request');
+    expect(requestLines.map((l) => l.requestId)).toEqual(expect.arrayContaining(['req-from-the-edge', madeId]));
+    for (const line of requestLines) expect(line).toMatchObject({ method: 'POST', path: '/graphql', status: 200 });
+    expect(JSON.stringify(lines)).not.toContain(token);
+  });
+
+  it('masks student emails and redacts secrets in whatever is logged', () => {
+    const lines: string[] = [];
+    const log = pino({ redact: logRedaction }, new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
+    log.info({ student: { email: 'lina.haddad@college.example' }, token: 'abc', tenant: { webhookSecret: 's3cret' } }, 'x');
+    expect(lines[0]).toContain(maskEmail('lina.haddad@college.example')!);
+    expect(lines[0]).not.toContain('lina.haddad@');
+    expect(lines[0]).not.toContain('s3cret');
+    expect(lines[0]).not.toContain('"abc"');
+  });
+});
