@@ -183,9 +183,11 @@ export function buildApp(options: AppOptions): App {
       // Stop accepting; in-flight requests (ingests included) finish, idle keep-alives close now.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const client of sockets!.clients) client.close(1001, 'server shutting down');
-      server.closeIdleConnections();
+      // Connections become idle as their last response is sent: close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 25_000);
       await closed;
+      clearInterval(sweep);
       clearTimeout(grace);
       sockets!.close();
       await Promise.all([redis?.cacheClient.quit(), redis?.publishClient.quit(), redis?.subscribeClient.quit()].map((p) => p?.catch(() => {})));
