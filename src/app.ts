@@ -16,6 +16,7 @@ import { DASHBOARD_QUERY } from './dashboard-query.js';
 import { currentPool, db } from './db/client.js';
 import { listMigrations } from './db/migrate.js';
 import { adminPage } from './http/admin-page.js';
+import { graphqlBodyLimit } from './http/body-limit.js';
 import { rateLimits } from './http/rate-limits.js';
 import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
@@ -120,6 +121,7 @@ export function buildApp(options: AppOptions): App {
         ? [rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers, defaultTenant: options.defaultTenant })]
         : []),
       adminPage(),
+      graphqlBodyLimit(),
       webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant }),
       signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
       EnvelopArmorPlugin(QUERY_LIMITS),
@@ -177,7 +179,8 @@ export function buildApp(options: AppOptions): App {
     start: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+        // A deep accept queue: webhook bursts (1,000 at once) otherwise overflow Node's default 511 and get reset.
+        server.listen({ port, host, backlog: 4096 }, () => resolve((server.address() as AddressInfo).port));
       }),
     stop: async () => {
       // Stop accepting; in-flight requests (ingests included) finish, idle keep-alives close now.

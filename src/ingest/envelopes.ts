@@ -26,6 +26,25 @@ function idString(value: unknown, field?: string): string | undefined {
   throw new IngestInputError(`${field}: expected an id of at most ${MAX_ID_LENGTH} characters, got ${id.length} characters`, field.split('.').pop());
 }
 
+/** The path of the first string (key or value) holding U+0000, which Postgres text and jsonb cannot store. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key.replaceAll('\u0000', '\\u0000')}`;
+    if (key.includes('\u0000')) return childPath;
+    const found = nulPath(child, childPath);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Refuses an event Postgres could not store (a NUL character anywhere), naming where it is. */
+function assertStorable(value: unknown, path: string): void {
+  const found = nulPath(value, path);
+  if (found) throw new IngestInputError(`${found}: expected text without NUL characters (\\u0000 cannot be stored)`, found.slice(found.lastIndexOf('.') + 1));
+}
+
 function field(record: Json, ...names: string[]): unknown {
   for (const name of names) if (record[name] !== undefined) return record[name];
   return undefined;
@@ -39,6 +58,9 @@ export function zohoRecordEvent(body: Json): KeyedEvent {
   const operation = parseZohoOperation(operationName);
   const data = field(body, 'data');
   const named = isZohoModule(module) ? module : 'Zoho event';
+  const { data: _data, ...envelope } = body;
+  assertStorable(envelope, 'Zoho event');
+  assertStorable(data, named);
   const recordId = idString(field(body, 'record_id', 'recordId'), `${named}.record_id`) ?? (isRecord(data) ? idString(data.id, `${named}.id`) : undefined);
   const notificationId = idString(field(body, 'notification_id', 'notificationId'), 'Zoho event.notification_id');
   const timestamp = field(body, 'timestamp');
@@ -83,6 +105,7 @@ export function zohoNotificationEvents(body: Json): KeyedEvent[] {
   const channelId = idString(body.channel_id, 'Zoho notification.channel_id');
   const serverTime = idString(body.server_time, 'Zoho notification.server_time');
   if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho notification.module: expected a module name', 'module');
+  assertStorable(body, 'Zoho notification');
   // The module becomes a Zoho API path when the ids are fetched: only the known modules.
   if (!isZohoModule(module)) {
     throw new IngestInputError(`Zoho notification.module: unknown Zoho module ${describeValue(module)}: expected one of ${ZOHO_MODULES.join(', ')}`, 'module');
@@ -128,6 +151,9 @@ export function moodleEvent(body: unknown): KeyedEvent {
   if (!isRecord(body)) throw new IngestInputError('Moodle event: expected a JSON object');
   const parsed = parseMoodleEvent(body);
   if (parsed.eventId !== null) idString(parsed.eventId, `${parsed.event}.event_id`);
+  const { data, ...envelope } = body;
+  assertStorable(envelope, 'Moodle event');
+  assertStorable(data, parsed.event);
   return {
     idempotencyKey: `moodle:${parsed.eventId ?? canonicalHash(body)}`,
     source: 'MOODLE',

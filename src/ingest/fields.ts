@@ -185,15 +185,38 @@ export function assertDistinct<T>(src: Source, listField: string, rows: readonly
 // ---------------------------------------------------------------------------------------
 // Readers
 
-export const readText: Reader<string> = (value, origin) => {
-  if (typeof value === 'string') return value.trim();
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  throw inputError(origin, 'text', value);
-};
+/**
+ * Text limits. Postgres cannot store NUL, and an indexed column (names, emails, ids) fails
+ * past ~2,700 bytes: a value beyond these is the sender's error (REJECTED naming the field),
+ * never a 500 that tells the sender to retry forever.
+ */
+export const MAX_TEXT = 500;
+export const MAX_LONG_TEXT = 20_000;
+export const MAX_ID = 255;
+
+function textReader(max: number): Reader<string> {
+  return (value, origin) => {
+    let text: string;
+    if (typeof value === 'string') text = value.trim();
+    else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+    else throw inputError(origin, 'text', value);
+    if (text.includes('\u0000')) throw inputError(origin, 'text without NUL characters', value);
+    if (text.length > max) throw inputError(origin, `text of at most ${max} characters (got ${text.length})`, `${text.slice(0, 40)}…`);
+    return text;
+  };
+}
+
+/** Names, codes, emails and other single-line fields (up to MAX_TEXT characters). */
+export const readText: Reader<string> = textReader(MAX_TEXT);
+/** Descriptions, feedback, responses (up to MAX_LONG_TEXT characters). */
+export const readLongText: Reader<string> = textReader(MAX_LONG_TEXT);
 
 /** Ids stay strings exactly as sent ("00042" keeps its zeros); integers become strings. */
 export const readId: Reader<string> = (value, origin) => {
-  if (typeof value === 'string' && /^\S+$/.test(value.trim())) return value.trim();
+  if (typeof value === 'string' && value.trim().length > MAX_ID) {
+    throw inputError(origin, `an id of at most ${MAX_ID} characters (got ${value.trim().length})`, `${value.trim().slice(0, 40)}…`);
+  }
+  if (typeof value === 'string' && /^\S+$/.test(value.trim()) && !value.includes('\u0000')) return value.trim();
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
     if (Number.isSafeInteger(value)) return String(value);
     throw inputError(

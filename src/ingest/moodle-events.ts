@@ -19,6 +19,7 @@ import {
   readId,
   readNumber,
   readRows,
+  readLongText,
   readText,
   readUnixTime,
   requireField,
@@ -267,7 +268,7 @@ function submissionOutcome(row: Source): LearningOutcomeInput {
     title: readField(row, 'description', readText) ?? null,
     definition: null,
     score,
-    feedback: readField(row, 'feedback', readText) ?? null,
+    feedback: readField(row, 'feedback', readLongText) ?? null,
     achieved: readField(row, 'achieved', readFlag) ?? achievedFromScore(score),
   };
 }
@@ -292,7 +293,7 @@ function parseSubmissionGraded(src: Source, event: MoodleEventName): IncomingRec
       ...scoreFields(src, event, undefined, ASSIGN_NOT_GRADED),
       attemptNumber: readField(src, 'attempt_number', readCount),
       ...graderFields(src),
-      feedback: readField(src, 'feedback', readText),
+      feedback: readField(src, 'feedback', readLongText),
       gradedAt: gradedAt ?? undefined,
     }),
     ...(learningOutcomes ? { learningOutcomes } : {}),

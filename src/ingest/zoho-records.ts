@@ -20,6 +20,7 @@ import {
   readLookup,
   readMoney,
   readRows,
+  readLongText,
   readText,
   source,
   inputError,
@@ -185,9 +186,9 @@ function learningOutcomeRow(row: Source): LearningOutcomeInput | undefined {
   return {
     code,
     title: readField(row, 'LO_Title', readText) ?? null,
-    definition: readField(row, 'LO_Definition', readText) ?? null,
+    definition: readField(row, 'LO_Definition', readLongText) ?? null,
     score,
-    feedback: readField(row, 'LO_Feedback', readText) ?? null,
+    feedback: readField(row, 'LO_Feedback', readLongText) ?? null,
     achieved: achievedFromScore(score),
   };
 }
@@ -317,11 +318,11 @@ const MODULES: Readonly<Record<ZohoModule, ModuleSpec>> = {
       name: column(readText, 'Name'),
       type: column(readText, 'Request_Type', REQUIRED),
       subject: column(readText, 'Subject'),
-      description: column(readText, 'Description'),
+      description: column(readLongText, 'Description'),
       status: column(REQUEST_STATUS, 'Status', REQUIRED),
       submittedAt: column(readDateTime, 'Submitted_Date'),
       resolvedAt: column(readDateTime, 'Resolved_Date'),
-      response: column(readText, 'Response'),
+      response: column(readLongText, 'Response'),
     },
   },
   BTEC_Grades: {
@@ -343,7 +344,7 @@ const MODULES: Readonly<Record<ZohoModule, ModuleSpec>> = {
       graderMoodleId: column(readId, 'Grader_Moodle_ID'),
       internalVerifierName: column(readText, 'IV_Name'),
       internalVerifierMoodleId: column(readId, 'IV_Moodle_ID'),
-      feedback: column(readText, 'Feedback'),
+      feedback: column(readLongText, 'Feedback'),
       gradeStatus: column(readText, 'Grade_Status'),
       moodleGradeId: column(readId, 'Moodle_Grade_ID'),
     },
