@@ -61,20 +61,19 @@ export class Ingestor {
    * when Postgres cannot be reached.
    */
   async ingest(tenantId: string, event: KeyedEvent): Promise<IngestResult> {
-    let record: IncomingRecord | null = null;
-    if (event.raw.kind !== 'zoho-fetch') {
-      try {
-        record = recordOf(event.raw);
-      } catch (error) {
-        if (!(error instanceof IngestInputError)) throw error;
-        const rejected = resultOf(event, null, { status: 'REJECTED', message: error.message });
-        await this.emit(tenantId, [rejected]);
-        return rejected;
-      }
+    // Bad input, found while parsing or while storing (the transaction then rolls back):
+    // REJECTED naming the problem, nothing written, never a retryable failure.
+    try {
+      const record = event.raw.kind === 'zoho-fetch' ? null : recordOf(event.raw);
+      const { result, released } = await this.transact((tx) => ingestInTransaction(tx, tenantId, event, record));
+      await this.emit(tenantId, [result, ...released]);
+      return result;
+    } catch (error) {
+      if (!(error instanceof IngestInputError)) throw error;
+      const rejected = resultOf(event, null, { status: 'REJECTED', message: error.message });
+      await this.emit(tenantId, [rejected]);
+      return rejected;
     }
-    const { result, released } = await this.transact((tx) => ingestInTransaction(tx, tenantId, event, record));
-    await this.emit(tenantId, [result, ...released]);
-    return result;
   }
 
   /** Re-tries every parked event of the tenant (not those awaiting a Zoho fetch); returns how many were applied. */
@@ -91,6 +90,21 @@ export class Ingestor {
       applied += released.filter((r) => r.status !== 'PARKED').length;
     }
     return applied;
+  }
+
+  /**
+   * Applies the record fetched from the Zoho API for a parked Notifications-API event
+   * (`syncEventId`, awaiting 'zoho-fetch') as a zoho-record event under the event's own
+   * idempotency key: its SyncEvent row ends with the outcome (CREATED, UPDATED, …, REJECTED
+   * for a bad record, or PARKED again, now awaiting the parent the record refers to) and the
+   * parked row is removed (or kept, for that parent). `data` null applies the notification's
+   * delete. Returns null, changing nothing, when the event no longer awaits a fetch (already
+   * resolved, e.g. by another instance). Throws DatabaseUnavailableError like ingest().
+   */
+  async resolveFetched(tenantId: string, syncEventId: string, data: unknown): Promise<IngestResult | null> {
+    const { result, released } = await this.transact((tx) => resolveFetchedInTransaction(tx, tenantId, syncEventId, data));
+    if (result) await this.emit(tenantId, [result, ...released]);
+    return result;
   }
 
   private async emit(tenantId: string, results: IngestResult[]) {
@@ -169,6 +183,54 @@ async function ingestInTransaction(
   return { result: resultOf(event, eventId, outcome), released };
 }
 
+/** See Ingestor.resolveFetched. The parked row is locked first, so concurrent resolvers apply it once. */
+async function resolveFetchedInTransaction(
+  tx: Tx,
+  tenantId: string,
+  syncEventId: string,
+  data: unknown,
+): Promise<{ result: IngestResult | null; released: IngestResult[] }> {
+  const locked = await tx.$queryRaw<{ id: string }[]>`
+    SELECT "id" FROM "ParkedEvent"
+     WHERE "tenantId" = ${tenantId} AND "syncEventId" = ${syncEventId}::uuid AND "awaiting" = ${AWAITING_ZOHO_FETCH}
+     FOR UPDATE`;
+  const parkedId = locked[0]?.id;
+  if (!parkedId) return { result: null, released: [] };
+  const row = await tx.parkedEvent.findUniqueOrThrow({ where: { id: parkedId }, include: { syncEvent: true } });
+  const fetched = row.payload as unknown as RawEvent;
+  if (fetched.kind !== 'zoho-fetch') return { result: null, released: [] };
+  const log = row.syncEvent;
+  const serverTime = new Date(Number(fetched.serverTime));
+  const raw: Extract<RawEvent, { kind: 'zoho-record' }> = {
+    kind: 'zoho-record',
+    module: fetched.module,
+    operation: fetched.operation,
+    operationName: log.operation ?? fetched.operation,
+    recordId: fetched.recordId,
+    ...(Number.isNaN(serverTime.getTime()) ? {} : { timestamp: serverTime.toISOString() }),
+    data,
+  };
+  const event: KeyedEvent = { idempotencyKey: log.idempotencyKey, source: log.source, module: log.module, operation: log.operation, recordId: log.recordId, raw };
+  let applied: Applied;
+  try {
+    applied = await applyRecord(tx, tenantId, recordOf(raw));
+  } catch (error) {
+    if (!(error instanceof IngestInputError)) throw error;
+    await tx.parkedEvent.delete({ where: { id: row.id } });
+    await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
+    return { result: resultOf(event, log.id, { status: 'REJECTED', message: error.message }), released: [] };
+  }
+  await recordOutcome(tx, log.id, applied);
+  if (applied.status === 'PARKED') {
+    // Now an ordinary parked record: applied by releaseParked when its parent arrives.
+    await tx.parkedEvent.update({ where: { id: row.id }, data: { awaiting: applied.awaiting!, payload: raw as Prisma.InputJsonValue, updatedAt: new Date() } });
+    return { result: resultOf(event, log.id, applied), released: [] };
+  }
+  await tx.parkedEvent.delete({ where: { id: row.id } });
+  const released = await releaseParked(tx, tenantId, applied.storedKeys, 0);
+  return { result: resultOf(event, log.id, applied), released };
+}
+
 interface LoggedOutcome {
   status: IngestStatus;
   message: string | null;
@@ -191,13 +253,22 @@ async function recordOutcome(tx: Tx, eventId: string, outcome: LoggedOutcome) {
   });
 }
 
-/** Applies, in arrival order, every parked event waiting for one of the keys just stored; recursively. */
-async function releaseParked(tx: Tx, tenantId: string, keys: string[], depth: number): Promise<IngestResult[]> {
+/**
+ * Applies, in arrival order, every parked event waiting for one of the keys just stored; recursively.
+ * `removed`: parked rows already applied in this transaction (by a release nested in this one).
+ */
+async function releaseParked(tx: Tx, tenantId: string, keys: string[], depth: number, removed = new Set<string>()): Promise<IngestResult[]> {
   if (!keys.length || depth > MAX_PARKED_DEPTH) return [];
-  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, depth);
+  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, depth, removed);
 }
 
-async function applyParkedRows(tx: Tx, tenantId: string, where: Prisma.ParkedEventWhereInput, depth = 0): Promise<IngestResult[]> {
+async function applyParkedRows(
+  tx: Tx,
+  tenantId: string,
+  where: Prisma.ParkedEventWhereInput,
+  depth = 0,
+  removed = new Set<string>(),
+): Promise<IngestResult[]> {
   const parked = await tx.parkedEvent.findMany({
     where: { ...where, tenantId },
     orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
@@ -206,7 +277,9 @@ async function applyParkedRows(tx: Tx, tenantId: string, where: Prisma.ParkedEve
   const results: IngestResult[] = [];
   for (const row of parked) {
     const raw = row.payload as unknown as RawEvent;
-    if (raw.kind === 'zoho-fetch') continue;
+    // A row released by an earlier row's nested release (an event about the awaited entity
+    // itself, e.g. its parked delete, stores that entity's keys again) is gone already.
+    if (raw.kind === 'zoho-fetch' || removed.has(row.id)) continue;
     const log = row.syncEvent;
     const event: KeyedEvent = {
       idempotencyKey: log.idempotencyKey,
@@ -222,6 +295,7 @@ async function applyParkedRows(tx: Tx, tenantId: string, where: Prisma.ParkedEve
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
       await tx.parkedEvent.delete({ where: { id: row.id } });
+      removed.add(row.id);
       await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
       results.push(resultOf(event, log.id, { status: 'REJECTED', message: error.message }));
       continue;
@@ -234,11 +308,12 @@ async function applyParkedRows(tx: Tx, tenantId: string, where: Prisma.ParkedEve
       continue;
     }
     await tx.parkedEvent.delete({ where: { id: row.id } });
+    removed.add(row.id);
     const arrived = parseRefKey(row.awaiting);
     const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
     await recordOutcome(tx, log.id, { ...applied, message });
     results.push(resultOf(event, log.id, { ...applied, message }));
-    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, depth + 1)));
+    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, depth + 1, removed)));
   }
   return results;
 }

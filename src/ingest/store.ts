@@ -239,6 +239,12 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
   const fingerprintColumn = moodle ? 'moodleFingerprint' : 'fingerprint';
   const stored = (existing?.[stampColumn] as Date | null | undefined) ?? null;
   const at = record.modifiedAt;
+  // Zoho is the system of record: once a Zoho record is applied, Moodle only adds its ids and
+  // keeps its own stamp and fingerprint: it never overwrites fields, and never deletes or
+  // restores the record (whether it is live is Zoho's to say). Likewise a Zoho record takes
+  // over a record that only Moodle had, even one Moodle deleted.
+  const zohoOwned = moodle && Boolean(existing?.sourceUpdatedAt);
+  const takesOver = !moodle && Boolean(existing?.deletedAt) && !existing?.zohoId;
 
   if (record.operation === 'delete') {
     if (!existing) {
@@ -248,40 +254,54 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
         awaiting: refKey(self),
       };
     }
-    if (existing.deletedAt) return result(record, 'UNCHANGED', existing, 'already deleted');
     if (at && stored && at < stored) return result(record, 'STALE', existing, `deleted at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
+    // A tombstone holds no version of the record: the deleting source's fingerprint goes with it.
+    if (zohoOwned) {
+      const row = await delegate(tx, record.entity).update({
+        where: { id: existing.id },
+        data: { [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null },
+      });
+      return result(record, 'UNCHANGED', row, 'Zoho owns this record: a Moodle deletion does not remove it');
+    }
+    // Deleted again later (e.g. after a restore): the tombstone moves to the later deletion,
+    // so a restore between the two deletions stays overruled in any order.
+    if (existing.deletedAt && !(at && at > existing.deletedAt)) return result(record, 'UNCHANGED', existing, 'already deleted');
     const deletedAt = at ?? new Date();
     const row = await delegate(tx, record.entity).update({
       where: { id: existing.id },
-      data: { deletedAt, [stampColumn]: laterOf(stored, at), syncedAt: new Date() },
+      data: { deletedAt, [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null, syncedAt: new Date() },
     });
+    if (existing.deletedAt) return result(record, 'UNCHANGED', row, 'already deleted; deleted again later');
     return result(record, 'DELETED', row, null, storedKeysOf(record.entity, row));
   }
 
-  if (existing?.deletedAt && !(at && at > existing.deletedAt)) {
+  if (existing?.deletedAt && !zohoOwned && !takesOver && !(at && at > existing.deletedAt)) {
     return result(record, 'STALE', existing, `deleted at ${existing.deletedAt.toISOString()}; an older record does not bring it back`);
   }
   const fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
   const storedFingerprint = (existing?.[fingerprintColumn] as string | null | undefined) ?? null;
-  if (existing && !existing.deletedAt) {
+  if (existing && (!existing.deletedAt || zohoOwned)) {
     if (at && stored && at < stored) return result(record, 'STALE', existing, `modified at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
-    if (storedFingerprint === fingerprint) return result(record, 'UNCHANGED', existing, null);
+    if (storedFingerprint === fingerprint) {
+      // Same content at a newer time: nothing to show, but the stale guard must remember the
+      // newer time, or a delayed version from in between (different content) would win.
+      if (!at || (stored && at <= stored)) return result(record, 'UNCHANGED', existing, null);
+      return result(record, 'UNCHANGED', await delegate(tx, record.entity).update({ where: { id: existing.id }, data: { [stampColumn]: at } }), null);
+    }
     // Same modification time, different content: the larger fingerprint wins, in any order.
     if (at && stored && at.getTime() === stored.getTime() && storedFingerprint && fingerprint < storedFingerprint) {
       return result(record, 'STALE', existing, 'a different version with the same modification time was kept');
     }
   }
 
-  // Zoho is the system of record: once a Zoho record is applied, Moodle only adds its ids
-  // (never overwrites them); a Zoho record sets all of its keys.
-  const zohoOwned = moodle && existing?.sourceUpdatedAt;
+  // Moodle only adds the ids a row lacks (never overwrites them); a Zoho record sets all of its keys.
   const keyColumns = Object.fromEntries(own.filter((r) => !existing || !existing[r.key]).map((r) => [r.key, r.value]));
   const data: Record<string, unknown> = {
     ...(zohoOwned ? {} : { ...record.fields, ...resolved.columns }),
     ...(existing && moodle ? keyColumns : Object.fromEntries(own.map((r) => [r.key, r.value]))),
     [stampColumn]: laterOf(stored, at),
     [fingerprintColumn]: fingerprint,
-    deletedAt: null,
+    ...(zohoOwned ? {} : { deletedAt: null }),
     syncedAt: new Date(),
   };
   const outcomes = record.learningOutcomes && !zohoOwned ? record.learningOutcomes : undefined;
@@ -303,7 +323,8 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
       await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
     }
   }
-  return result(record, existing ? 'UPDATED' : 'CREATED', row, existing?.deletedAt ? 'restored: newer than its deletion' : null, storedKeysOf(record.entity, row));
+  const restored = existing?.deletedAt && !zohoOwned ? (takesOver ? 'restored: Zoho has the record Moodle deleted' : 'restored: newer than its deletion') : null;
+  return result(record, existing ? 'UPDATED' : 'CREATED', row, restored, storedKeysOf(record.entity, row));
 }
 
 function laterOf(a: Date | null, b: Date | null): Date | null {

@@ -728,6 +728,11 @@ export function buildStream(ns: number): Stream {
   );
   zoho('BTEC_Registrations', 'RA', registration.A, registrationFields(SA, RA.name, '9500.00'), 'UPDATED', { label: 'zoho BTEC_Registrations RA v2 (fees 9500)' });
 
+  // Suspended for unpaid fees, then reactivated: the last version equals an earlier one.
+  zoho('BTEC_Students', 'C', student.C, { ...cFields('chen.wei2@college.example', user.C), Status: 'Suspended' }, 'UPDATED', { label: 'zoho BTEC_Students C v3 (Suspended)' });
+  zoho('BTEC_Students', 'C', student.C, cFields('chen.wei2@college.example', user.C), 'UPDATED', { label: 'zoho BTEC_Students C v4 (Active again: same as v2)' });
+  moodle('user_updated', 'D', 'Student', moodleUser(user.D, 'Dana', 'Moodleonly', { email: 'dana@moodle.example', phone1: '0790 444 444', city: 'Zarqa', country: 'JO' }), 'UPDATED');
+
   // QA2 comes back from Zoho's recycle bin (rejected), then is deleted again.
   zoho('BTEC_Requests', 'QA2', request.QA2, requestFields('REQ-CVG-A2', SA, 'Leave of Absence', 'Two weeks leave', { Status: 'Rejected', Resolved_Date: '2026-01-22T10:00:00+03:00', Response: 'Not during assessments.' }), 'UPDATED', {
     operation: 'insert',
@@ -761,6 +766,14 @@ export function buildStream(ns: number): Stream {
     { label: 'zoho BTEC_Students B v2 (Graduated)' },
   );
   moodle('user_updated', 'B', 'Student', moodleUser(user.B, 'Ben', 'Carter', { email: 'ben@moodle.example', deleted: 1, suspended: 1 }), 'UNCHANGED');
+  zoho(
+    'BTEC_Students',
+    'B',
+    student.B,
+    studentFields('STU-CVG-B', 'Ben', 'Carter', { Status: 'Graduated', Academic_Email: 'ben.carter@alumni.college.example', Phone_Number: '+44 7700 222 222', City: 'Leeds', Country: 'United Kingdom', Student_Moodle_ID: user.B }),
+    'UPDATED',
+    { label: 'zoho BTEC_Students B v3 (alumni email)' },
+  );
 
   return {
     ns,
