@@ -17,12 +17,16 @@ import { currentPool, db } from './db/client.js';
 import { listMigrations } from './db/migrate.js';
 import { adminPage } from './http/admin-page.js';
 import { graphqlBodyLimit } from './http/body-limit.js';
+import { guardServiceSdl, paramsGuard } from './http/params-guard.js';
+import { queryCostLimit } from './http/query-cost.js';
 import { rateLimits } from './http/rate-limits.js';
 import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { Ingestor } from './ingest/pipeline.js';
+import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { NotificationResolver, createZohoClient, type ZohoClient } from './zoho/index.js';
 import { createSyncPubSub, type PubSub } from './pubsub.js';
 import { createMetrics } from './metrics.js';
 import { createRedis } from './redis.js';
@@ -40,6 +44,8 @@ export interface AppOptions {
   redisUrl?: string | undefined;
   /** Prefix of every Redis key and pub/sub channel (default `campus-graph`). */
   redisNamespace?: string;
+  /** Zoho CRM API settings (config.zoho); absent or disabled: no cold-miss fallback, notifications wait. */
+  zoho?: Config['zoho'];
   /** Response cache lifetime; 0 turns the cache off (default 300). */
   cacheTtlSeconds?: number;
   /** Show GraphiQL on GET /graphql (default true). */
@@ -54,11 +60,13 @@ export interface AppOptions {
 
 /**
  * Query limits (graphql-armor), sized so the full dashboard of STUDENTS_DASHBOARD_QUERY passes
- * (depth 8, cost ≈ 1,400, ≈ 330 tokens) with room for GraphiQL exploration, and abuse does not.
+ * (depth 8, ≈ 330 tokens) with room for GraphiQL exploration, and abuse does not. Cost is
+ * limited by http/query-cost.ts instead of armor's, which cannot see variables.
  */
+export const MAX_QUERY_COST = 25_000;
 const QUERY_LIMITS = {
   maxDepth: { n: 12 },
-  costLimit: { maxCost: 8000 },
+  costLimit: { enabled: false },
   maxAliases: { n: 15 },
   maxDirectives: { n: 20 },
   maxTokens: { n: 2000 },
@@ -83,6 +91,12 @@ export function buildApp(options: AppOptions): App {
   const namespace = options.redisNamespace ?? 'campus-graph';
   const redis = options.redisUrl ? connectRedis(options.redisUrl, namespace, options.log) : null;
   const ingestor = new Ingestor();
+  // Zoho: the API client (credit budget shared through Redis) and the resolver of parked
+  // Notifications-API ids; the one Zoho organisation of the configuration feeds the default tenant.
+  const zoho: ZohoClient | null = options.zoho
+    ? createZohoClient(options.zoho, { redis: redis?.publishClient, budgetKey: `${namespace}:zoho:credits`, log: options.log })
+    : null;
+  const notifications = zoho ? new NotificationResolver({ client: zoho, ingestor, log: options.log, tenantIds: [options.defaultTenant] }) : null;
   const viewers = new ViewerResolver({ secret: options.jwtSecret, publicKeyPem: options.jwtPublicKey, jwksUrl: options.jwksUrl });
   const pubsub = createSyncPubSub(namespace, redis ?? undefined);
   const ttl = options.cacheTtlSeconds ?? 300;
@@ -102,9 +116,12 @@ export function buildApp(options: AppOptions): App {
     subscriptions: () => activeSubscriptions,
   });
 
+  const limits = options.rateLimits
+    ? rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers, defaultTenant: options.defaultTenant })
+    : null;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
-    context: createContextFactory({ viewers, defaultTenant: options.defaultTenant, log: options.log, ingestor, pubsub }),
+    context: createContextFactory({ viewers, defaultTenant: options.defaultTenant, log: options.log, ingestor, pubsub, zoho }),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health/live',
     landingPage: false,
@@ -117,15 +134,15 @@ export function buildApp(options: AppOptions): App {
       requestLog(options.log),
       metrics.plugin,
       readinessCheck(redis),
-      ...(options.rateLimits
-        ? [rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers, defaultTenant: options.defaultTenant })]
-        : []),
+      ...(limits ? [limits.plugin] : []),
       adminPage(),
       graphqlBodyLimit(),
-      webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant }),
+      webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant, tenantLimit: limits?.webhookTenantLimit }),
       signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
+      paramsGuard(),
       EnvelopArmorPlugin(QUERY_LIMITS),
-      ...(options.introspection === false ? [useDisableIntrospection()] : []),
+      queryCostLimit(schema, MAX_QUERY_COST),
+      ...(options.introspection === false ? [useDisableIntrospection(), guardServiceSdl()] : []),
       logUnexpectedErrors(),
       ...(cache ? [cache.plugin] : []),
     ],
@@ -178,6 +195,7 @@ export function buildApp(options: AppOptions): App {
     server,
     start: (port, host) =>
       new Promise((resolve, reject) => {
+        notifications?.start();
         server.once('error', reject);
         // A deep accept queue: webhook bursts (1,000 at once) otherwise overflow Node's default 511 and get reset.
         server.listen({ port, host, backlog: 4096 }, () => resolve((server.address() as AddressInfo).port));
@@ -193,6 +211,8 @@ export function buildApp(options: AppOptions): App {
       clearInterval(sweep);
       clearTimeout(grace);
       sockets!.close();
+      await notifications?.stop();
+      await zoho?.close();
       await Promise.all([redis?.cacheClient.quit(), redis?.publishClient.quit(), redis?.subscribeClient.quit()].map((p) => p?.catch(() => {})));
     },
   };

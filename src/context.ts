@@ -5,6 +5,7 @@ import { requestIdOf } from './http/request-log.js';
 import type { Ingestor } from './ingest/pipeline.js';
 import type { Logger } from './logger.js';
 import type { PubSub } from './pubsub.js';
+import type { ZohoClient } from './zoho/index.js';
 
 /** Per-request (or per-subscription) GraphQL context. The Prisma client is not on it. */
 export interface Context {
@@ -15,6 +16,8 @@ export interface Context {
   log: Logger;
   ingestor: Ingestor;
   pubsub: PubSub;
+  /** The Zoho CRM API client; null when Zoho is not configured. */
+  zoho: ZohoClient | null;
 }
 
 export interface ContextOptions {
@@ -23,6 +26,7 @@ export interface ContextOptions {
   log: Logger;
   ingestor: Ingestor;
   pubsub: PubSub;
+  zoho: ZohoClient | null;
 }
 
 /**
@@ -47,6 +51,7 @@ export function createContextFactory(options: ContextOptions) {
       log: options.log.child({ requestId }),
       ingestor: options.ingestor,
       pubsub: options.pubsub,
+      zoho: options.zoho,
     };
   };
 }

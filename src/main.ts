@@ -6,6 +6,8 @@ import { prepareRuntime } from './runtime.js';
 
 const config = loadConfig();
 const log = createLogger(config.log.level);
+// A promise some library dropped must not take the gateway down with every request in flight.
+process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
 
 try {
   const runtime = await prepareRuntime(config, log);
@@ -18,6 +20,7 @@ try {
     redisUrl: config.redis.url,
     cacheTtlSeconds: config.cache.ttlSeconds,
     introspection: config.graphql.introspection,
+    zoho: config.zoho,
     rateLimits: config.rateLimits,
   });
   const port = await app.start(config.http.port, config.http.host);

@@ -27,30 +27,30 @@ function limiter(points: number, name: string, options: RateLimitOptions): RateL
 
 /**
  * 429 with Retry-After beyond the limits (rate-limiter-flexible): per viewer (the token's
- * tenant and subject) and per client IP on /graphql, per tenant on /webhooks/*.
+ * tenant and subject) and per client IP on /graphql and /webhooks/*, per tenant on
+ * /webhooks/* once the request is authenticated.
  */
-export function rateLimits(options: RateLimitOptions): Plugin {
+export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhookTenantLimit: (tenantId: string) => Promise<number | null> } {
   const byViewer = limiter(options.perViewer, 'viewer', options);
   const byIp = limiter(options.perIp, 'ip', options);
   const byTenant = limiter(options.webhooksPerTenant, 'webhook-tenant', options);
 
-  return {
+  const plugin: Plugin = {
     async onRequest({ request, url, serverContext, endResponse }) {
       const checks: [RateLimiterAbstract | null, string][] = [];
+      const ip = clientIp(request, serverContext as { req?: { socket?: { remoteAddress?: string } } }, options.trustProxy);
       if (url.pathname.startsWith('/webhooks/')) {
-        checks.push([byTenant, request.headers.get('x-tenant-id')?.trim() || options.defaultTenant]);
+        // Before authentication only the client address is known; the tenant's own limit
+        // applies after the signature check (webhookTenantLimit).
+        checks.push([byIp, ip]);
       } else if (url.pathname.startsWith('/graphql')) {
-        checks.push([byIp, clientIp(request, serverContext as { req?: { socket?: { remoteAddress?: string } } }, options.trustProxy)]);
+        checks.push([byIp, ip]);
         const viewer = await options.viewers.viewerOf(request).catch(() => null);
         if (viewer) checks.push([byViewer, `${viewer.tenant}|${viewer.sub}`]);
       }
       for (const [limit, key] of checks) {
-        if (!limit) continue;
-        try {
-          await limit.consume(key);
-        } catch (rejection) {
-          if (!(rejection instanceof RateLimiterRes)) throw rejection;
-          const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        const retryAfter = await consume(limit, key);
+        if (retryAfter) {
           endResponse(
             Response.json(
               { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
@@ -62,6 +62,19 @@ export function rateLimits(options: RateLimitOptions): Plugin {
       }
     },
   };
+  return { plugin, webhookTenantLimit: (tenantId) => consume(byTenant, tenantId) };
+}
+
+/** Seconds to wait when the key is over its limit, else null. */
+async function consume(limit: RateLimiterAbstract | null, key: string): Promise<number | null> {
+  if (!limit) return null;
+  try {
+    await limit.consume(key);
+    return null;
+  } catch (rejection) {
+    if (!(rejection instanceof RateLimiterRes)) throw rejection;
+    return Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+  }
 }
 
 function clientIp(request: Request, serverContext: { req?: { socket?: { remoteAddress?: string } } }, trustProxy: boolean): string {

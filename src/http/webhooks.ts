@@ -25,6 +25,11 @@ export interface WebhookOptions {
   concurrency?: number;
   /** … and waiting for a turn (default 256); beyond that: 503 with Retry-After. */
   maxQueued?: number;
+  /**
+   * The tenant's webhook rate limit, consulted only once the request is authenticated (so an
+   * unsigned flood naming a tenant cannot lock its real sender out): seconds to wait, or null.
+   */
+  tenantLimit?: (tenantId: string) => Promise<number | null>;
 }
 
 const ROUTES = { '/webhooks/zoho': 'zoho', '/webhooks/moodle': 'moodle' } as const;
@@ -84,6 +89,8 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
         ? `X-Signature-256 does not match the body for tenant "${tenantId}"`
         : 'missing X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the tenant\'s webhook secret>');
     }
+    const retryAfter = await options.tenantLimit?.(tenantId);
+    if (retryAfter) throw new HttpError(429, `webhook rate limit of tenant "${tenantId}" reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
 
     let events: KeyedEvent[];
     try {

@@ -116,7 +116,10 @@ export function zohoNotificationEvents(body: Json): KeyedEvent[] {
   const operation = parseZohoOperation(body.operation ?? 'update');
   return ids.map((value, index) => {
     const recordId = idString(value, `Zoho notification.ids[${index}]`);
-    if (!recordId) throw new IngestInputError(`Zoho notification.ids[${index}]: expected a record id string`);
+    // The id becomes part of a Zoho API URL when fetched: Zoho record ids are digits only.
+    if (!recordId || !/^\d+$/.test(recordId)) {
+      throw new IngestInputError(`Zoho notification.ids[${index}]: expected a Zoho record id (digits), got ${describeValue(value)}`);
+    }
     return {
       idempotencyKey: `zoho:${channelId}:${serverTime}:${recordId}`,
       source: 'ZOHO' as const,

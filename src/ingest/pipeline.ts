@@ -212,10 +212,13 @@ async function resolveFetchedInTransaction(
   };
   const event: KeyedEvent = { idempotencyKey: log.idempotencyKey, source: log.source, module: log.module, operation: log.operation, recordId: log.recordId, raw };
   let applied: Applied;
+  // Bad input may surface mid-store: undo what the record wrote, keep the lock and the log row.
+  await tx.$executeRawUnsafe('SAVEPOINT resolve_fetched');
   try {
     applied = await applyRecord(tx, tenantId, recordOf(raw));
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
+    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT resolve_fetched');
     await tx.parkedEvent.delete({ where: { id: row.id } });
     await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
     return { result: resultOf(event, log.id, { status: 'REJECTED', message: error.message }), released: [] };

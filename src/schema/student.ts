@@ -2,10 +2,12 @@ import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.js';
 import { unauthenticated, type Context } from '../context.js';
 import { db } from '../db/client.js';
+import { fetchStudentFromZoho, type StudentLookup } from '../zoho/index.js';
 import { StudentStatus } from '../generated/prisma/enums.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Academics } from './academics.js';
 import { Enrollment } from './classes.js';
+import { assertCursors } from './cursors.js';
 import { Finance } from './finance.js';
 import { liveEnrollments, liveGrades, liveRequests } from './live.js';
 
@@ -46,13 +48,37 @@ export const Student = builder.prismaObject('Student', {
  */
 builder.asEntity(Student, {
   key: [builder.selection<{ id: string }>('id'), builder.selection<{ moodleUserId: string }>('moodleUserId')],
-  resolveReference: async (reference, ctx) => {
+  resolveReference: (reference, ctx) => {
     if (!ctx.viewer) throw unauthenticated('Authentication required: send Authorization: Bearer <JWT>');
     if (ctx.viewer.role === 'integration') throw createGraphQLError('Forbidden: integration tokens cannot read students', { extensions: { code: 'FORBIDDEN' } });
-    const selector = 'id' in reference ? studentSelector({ id: reference.id }) : studentSelector({ moodleUserId: reference.moodleUserId });
-    return selector ? db.student.findFirst({ where: { AND: [visibleStudents(ctx), selector] } }) : null;
+    const selector =
+      'id' in reference && typeof reference.id === 'string'
+        ? studentSelector({ id: reference.id })
+        : 'moodleUserId' in reference && typeof reference.moodleUserId === 'string'
+          ? studentSelector({ moodleUserId: reference.moodleUserId })
+          : null;
+    // @apollo/subgraph resolves representations in a loop and may abandon this promise when a
+    // later one throws: it must never reject (an Error value becomes that entity's GraphQL error).
+    return selector
+      ? db.student.findFirst({ where: { AND: [visibleStudents(ctx), selector] } }).catch((error: unknown) => error as never)
+      : null;
   },
 });
+
+/**
+ * The Zoho cold-miss fallback (src/zoho/cold-miss.ts): fetch the student and their records,
+ * ingest them, answer from the read model; later views cost no Zoho call. Without Zoho
+ * configured the read model's null is the answer; when Zoho cannot answer (breaker open,
+ * credits used up, timeout) the answer is null with a ZOHO_UNAVAILABLE error saying why.
+ */
+async function studentFromZoho(ctx: Context, query: { include?: unknown; select?: unknown }, lookup: StudentLookup) {
+  const result = await fetchStudentFromZoho(ctx.tenantId, lookup, { client: ctx.zoho, ingestor: ctx.ingestor, log: ctx.log }, { timeoutMs: 5_000 });
+  if (result.studentId !== null) return db.student.findFirst({ ...(query as object), where: { AND: [visibleStudents(ctx), { id: result.studentId }] } });
+  if (result.reason === 'not-configured' || result.reason === 'not-found' || result.reason === 'deleted') return null;
+  throw createGraphQLError(`Not in the read model, and Zoho cannot answer now: ${result.message}`, {
+    extensions: { code: 'ZOHO_UNAVAILABLE', reason: result.reason },
+  });
+}
 
 /** What the viewer may see: their tenant's live students; a student only themself. */
 export function visibleStudents(ctx: Context): Prisma.StudentWhereInput {
@@ -87,8 +113,11 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'The signed-in student (null for staff, admin and integration tokens).',
     authScopes: { authenticated: true },
-    resolve: (query, _root, _args, ctx) =>
-      ctx.viewer?.role === 'student' ? db.student.findFirst({ ...query, where: visibleStudents(ctx) }) : null,
+    resolve: async (query, _root, _args, ctx) => {
+      if (ctx.viewer?.role !== 'student' || !ctx.viewer.moodleUserId) return null;
+      const row = await db.student.findFirst({ ...query, where: visibleStudents(ctx) });
+      return row ?? studentFromZoho(ctx, query, { moodleUserId: ctx.viewer.moodleUserId });
+    },
   }),
   student: t.prismaField({
     type: Student,
@@ -105,7 +134,13 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const selector = studentSelector({ ...args, id: args.id == null ? null : String(args.id) });
       if (!selector) return null;
-      return db.student.findFirst({ ...query, where: { AND: [visibleStudents(ctx), selector] } });
+      const row = await db.student.findFirst({ ...query, where: { AND: [visibleStudents(ctx), selector] } });
+      if (row) return row;
+      // Cold miss: a student Zoho has but the read model does not (yet). Staff may look up any;
+      // a student only themself (never spend Zoho credits on someone else's record).
+      const lookup = args.zohoId ? { zohoId: args.zohoId } : args.moodleUserId ? { moodleUserId: args.moodleUserId } : null;
+      if (!lookup || (ctx.viewer?.role === 'student' && args.moodleUserId !== ctx.viewer.moodleUserId)) return null;
+      return studentFromZoho(ctx, query, lookup);
     },
   }),
   students: t.prismaConnection({
@@ -119,12 +154,14 @@ builder.queryFields((t) => ({
         search: t.arg.string(),
         status: t.arg({ type: StudentStatusEnum }),
       },
-      resolve: (query, _root, args, ctx) =>
-        db.student.findMany({
+      resolve: (query, _root, args, ctx) => {
+        assertCursors(args);
+        return db.student.findMany({
           ...query,
           where: studentSearch(ctx, args.search, args.status),
           orderBy: [{ fullName: 'asc' }, { id: 'asc' }],
-        }),
+        });
+      },
     },
     { name: 'StudentConnection' },
     { name: 'StudentEdge' },
@@ -144,3 +181,24 @@ export function studentSearch(ctx: Context, search?: string | null, status?: Stu
   }
   return where;
 }
+
+builder.mutationField('refreshStudent', (t) =>
+  t.prismaField({
+    type: Student,
+    nullable: true,
+    description: 'Admin: re-fetch the student and their records from Zoho now, then answer from the read model.',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const id = String(args.id);
+      const visible = UUID.test(id) && (await db.student.findFirst({ where: { AND: [visibleStudents(ctx), { id }] }, select: { id: true } }));
+      if (!visible) throw createGraphQLError('no such student in this tenant', { extensions: { code: 'NOT_FOUND' } });
+      const result = await fetchStudentFromZoho(ctx.tenantId, { id }, { client: ctx.zoho, ingestor: ctx.ingestor, log: ctx.log }, { refresh: true });
+      if (result.studentId === null) {
+        const code = result.reason === 'not-found' || result.reason === 'deleted' ? 'NOT_FOUND' : 'ZOHO_UNAVAILABLE';
+        throw createGraphQLError(result.message, { extensions: { code, reason: result.reason } });
+      }
+      return db.student.findFirst({ ...query, where: { AND: [visibleStudents(ctx), { id: result.studentId }] } });
+    },
+  }),
+);

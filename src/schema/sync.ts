@@ -10,6 +10,8 @@ import { canonicalMoodleEvent } from '../ingest/moodle-events.js';
 import { AWAITING_ZOHO_FETCH, DatabaseUnavailableError, type IngestResult } from '../ingest/pipeline.js';
 import type { KeyedEvent } from '../ingest/raw-event.js';
 import { IngestInputError } from '../ingest/record.js';
+import { assertCursors } from './cursors.js';
+import { zohoStatus, type ZohoStatus } from '../zoho/index.js';
 
 export const IngestStatusEnum = builder.enumType(IngestStatus, { name: 'IngestStatus' });
 export const SyncSourceEnum = builder.enumType(SyncSource, { name: 'SyncSource' });
@@ -53,6 +55,16 @@ interface SyncStatsShape {
   lastEventAt: Date | null;
 }
 
+const ZohoApiStatus = builder.objectRef<ZohoStatus>('ZohoApiStatus').implement({
+  fields: (t) => ({
+    configured: t.exposeBoolean('configured'),
+    breaker: t.string({ nullable: true, description: 'closed, open or half-open', resolve: (s) => (s.configured ? s.breaker : null) }),
+    remainingCredits: t.int({ nullable: true, resolve: (s) => (s.configured ? s.remainingCredits : null) }),
+    dailyCredits: t.int({ nullable: true, resolve: (s) => (s.configured ? s.dailyCredits : null) }),
+    sharedBudget: t.boolean({ nullable: true, description: 'Counted across instances through Redis', resolve: (s) => (s.configured ? s.sharedBudget : null) }),
+  }),
+});
+
 const SyncStats = builder.objectRef<SyncStatsShape>('SyncStats').implement({
   description: 'The state of ingestion for the viewer\'s tenant.',
   fields: (t) => ({
@@ -65,6 +77,11 @@ const SyncStats = builder.objectRef<SyncStatsShape>('SyncStats').implement({
     }),
     oldestParkedAt: t.expose('oldestParkedAt', { type: 'DateTime', nullable: true }),
     lastEventAt: t.expose('lastEventAt', { type: 'DateTime', nullable: true }),
+    zoho: t.field({
+      type: ZohoApiStatus,
+      description: 'The outbound Zoho API: circuit breaker and the rolling 24 h credit budget.',
+      resolve: (_stats, _args, ctx) => zohoStatus(ctx.zoho),
+    }),
   }),
 });
 
@@ -228,6 +245,7 @@ builder.queryFields((t) => ({
         module: t.arg.string(),
       },
       resolve: (query, _root, args, ctx) => {
+        assertCursors(args);
         const where: Prisma.SyncEventWhereInput = { tenantId: ctx.tenantId };
         if (args.status) where.status = args.status;
         if (args.source) where.source = args.source;

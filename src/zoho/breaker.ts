@@ -100,7 +100,7 @@ export class ZohoBreaker {
       if (isZohoError(error)) throw error as ZohoError;
       const code = (error as { code?: unknown } | null)?.code;
       if (code === 'EOPENBREAKER') throw new ZohoUnavailableError();
-      if (code === 'ESHUTDOWN') throw new ZohoUnavailableError('the Zoho client is closed');
+      if (code === 'ESHUTDOWN') throw new ZohoUnavailableError('the Zoho client is closed', 'CLIENT_CLOSED');
       throw error;
     }
   }

@@ -12,7 +12,7 @@ import pRetry, { AbortError } from 'p-retry';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { createMemoryBudget, createRedisBudget, DAY_MS, type CreditBudget } from './budget.js';
+import { createMemoryBudget, createRedisBudget, type CreditBudget } from './budget.js';
 import { ZohoBreaker, type BreakerState, type BreakerStats } from './breaker.js';
 import { ZohoApiError, ZohoBudgetExceededError, ZohoError, ZohoNetworkError, ZohoUnavailableError, isZohoError } from './errors.js';
 import { TokenSource } from './oauth.js';
@@ -56,6 +56,8 @@ export interface ZohoClientOptions {
 export interface CallOptions {
   /** Aborts the call, its retries and its backoff waits (the caller's deadline). */
   signal?: AbortSignal;
+  /** Counts the HTTP requests this call sends (retries and paging included) into `requests`. */
+  meter?: { requests: number };
 }
 
 export interface ListPage {
@@ -92,6 +94,7 @@ export class ZohoClient {
   private readonly fetch: typeof fetch;
   private readonly o: Required<Pick<ZohoClientOptions, 'requestTimeoutMs' | 'retries' | 'minRetryDelayMs' | 'maxRetryDelayMs' | 'maxRetryAfterMs'>>;
   private readonly counters = { sent: 0, failed: 0, retried: 0 };
+  private readonly active = new Set<AbortController>();
   private closed = false;
 
   constructor(
@@ -231,49 +234,64 @@ export class ZohoClient {
     return null;
   }
 
-  /** Refuses new calls, drops queued requests and stops the breaker's timers. */
+  /** Refuses new calls; calls in progress (queued, waiting to retry, or in flight) fail with ZohoUnavailableError. */
   close(): void {
     this.closed = true;
-    this.queue.clear();
+    for (const controller of this.active) controller.abort(new Error('the Zoho client is closed'));
     this.breaker.shutdown();
   }
 
   // ----------------------------------------------------------------------------- transport
 
   private async call(path: string, query: Record<string, string>, options: CallOptions & { headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
-    if (this.closed) throw new ZohoUnavailableError('the Zoho client is closed');
+    if (this.closed) throw new ZohoUnavailableError('the Zoho client is closed', 'CLIENT_CLOSED');
     options.signal?.throwIfAborted();
     if (this.breaker.accepting && (await this.budget.remaining()) < 1) throw new ZohoBudgetExceededError(this.budget.limit, this.budget.windowMs);
     const url = new URL(`/crm/v2/${path}`, this.settings.apiUrl);
     url.search = new URLSearchParams(query).toString();
-    return this.breaker.run(() =>
-      this.withRetries(url, path, options).catch((error: unknown) => {
-        if (options.signal?.aborted && !isZohoError(error)) throw new ZohoError(`Zoho call aborted: ${String(options.signal.reason)}`, { code: 'ABORTED', cause: error });
-        throw error;
-      }),
-    );
+    // One controller per call: the caller's signal and close() both abort it (queued requests,
+    // backoff waits and requests in flight).
+    const controller = new AbortController();
+    const forward = () => controller.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', forward, { once: true });
+    this.active.add(controller);
+    try {
+      return await this.breaker.run(() =>
+        this.withRetries(url, path, { ...options, signal: controller.signal }).catch((error: unknown) => {
+          if (this.closed) throw new ZohoUnavailableError('the Zoho client is closed', 'CLIENT_CLOSED');
+          if (controller.signal.aborted && !(isZohoError(error) && error.code === 'ABORTED')) {
+            throw new ZohoError(`Zoho call aborted: ${String(controller.signal.reason)}`, { code: 'ABORTED', cause: error });
+          }
+          throw error;
+        }),
+      );
+    } finally {
+      options.signal?.removeEventListener('abort', forward);
+      this.active.delete(controller);
+    }
   }
 
-  private withRetries(url: URL, path: string, options: CallOptions & { headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
-    return pRetry(() => this.queue.add(() => this.attempt(url, options)), {
-        retries: this.o.retries,
-        factor: 2,
-        minTimeout: this.o.minRetryDelayMs,
-        maxTimeout: this.o.maxRetryDelayMs,
-        randomize: true,
-        ...(options.signal ? { signal: options.signal } : {}),
-        shouldRetry: ({ error }) => this.shouldRetry(error),
-        onFailedAttempt: async ({ error, retriesLeft, attemptNumber }) => {
-          this.counters.failed++;
-          const retrying = retriesLeft > 0 && this.shouldRetry(error);
-          this.log?.[retrying ? 'debug' : 'warn']({ path, attempt: attemptNumber, retrying, err: error.message, code: (error as ZohoError).code }, 'Zoho API request failed');
-          if (!retrying) return;
-          this.counters.retried++;
-          // Zoho said how long to wait: wait that long first; p-retry's jittered backoff follows.
-          const retryAfter = error instanceof ZohoApiError ? error.retryAfterMs : undefined;
-          if (retryAfter) await sleep(retryAfter, options.signal);
-        },
-      });
+  private withRetries(url: URL, path: string, options: CallOptions & { signal: AbortSignal; headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
+    const { signal } = options;
+    return pRetry(() => this.queue.add(() => this.attempt(url, options), { signal }), {
+      retries: this.o.retries,
+      factor: 2,
+      minTimeout: this.o.minRetryDelayMs,
+      maxTimeout: this.o.maxRetryDelayMs,
+      randomize: true,
+      signal,
+      shouldRetry: ({ error }) => this.shouldRetry(error),
+      onFailedAttempt: async ({ error, retriesLeft, attemptNumber }) => {
+        this.counters.failed++;
+        const retrying = retriesLeft > 0 && this.shouldRetry(error);
+        this.log?.[retrying ? 'debug' : 'warn']({ path, attempt: attemptNumber, retrying, err: error.message, code: (error as ZohoError).code }, 'Zoho API request failed');
+        if (!retrying) return;
+        this.counters.retried++;
+        // Zoho said how long to wait: wait that long first; p-retry's jittered backoff follows.
+        const retryAfter = error instanceof ZohoApiError ? error.retryAfterMs : undefined;
+        if (retryAfter) await sleep(retryAfter, signal);
+      },
+    });
   }
 
   private shouldRetry(error: unknown): boolean {
@@ -296,8 +314,10 @@ export class ZohoClient {
   }
 
   private async send(url: URL, token: string, options: CallOptions & { headers?: Record<string, string> }): Promise<{ status: number; body: unknown; headers: Headers }> {
+    options.signal?.throwIfAborted();
     await this.budget.take(1);
     this.counters.sent++;
+    if (options.meter) options.meter.requests++;
     const timeout = AbortSignal.timeout(this.o.requestTimeoutMs);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     let response: Response;
@@ -324,7 +344,7 @@ export function createZohoClient(config: Config['zoho'], options: ZohoClientOpti
  * A search criterion: `(field:operator:value)`, the value's parentheses, commas and
  * backslashes escaped as Zoho requires. Combine with `and`/`or`: `(${a}and${b})`.
  */
-export function criteria(field: string, operator: 'equals' | 'starts_with' | 'in', value: string): string {
+export function criteria(field: string, operator: 'equals' | 'starts_with', value: string): string {
   if (!SAFE_SEGMENT.test(field)) throw new RangeError(`criteria: invalid field name ${JSON.stringify(field)}`);
   return `(${field}:${operator}:${value.replace(/[\\(),]/g, (c) => `\\${c}`)})`;
 }
@@ -416,4 +436,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export { DAY_MS };

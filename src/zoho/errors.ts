@@ -57,11 +57,11 @@ export class ZohoBudgetExceededError extends ZohoError {
   }
 }
 
-/** The circuit breaker is open after consecutive failures: the call was refused without being sent. */
+/** The circuit breaker is open after consecutive failures (or the client is closed): the call was refused without being sent. */
 export class ZohoUnavailableError extends ZohoError {
   override name = 'ZohoUnavailableError';
-  constructor(message = 'Zoho API circuit breaker is open after repeated failures; the call was not sent') {
-    super(message, { code: 'BREAKER_OPEN' });
+  constructor(message = 'Zoho API circuit breaker is open after repeated failures; the call was not sent', code: 'BREAKER_OPEN' | 'CLIENT_CLOSED' = 'BREAKER_OPEN') {
+    super(message, { code });
   }
 }
 

@@ -1,4 +1,4 @@
-import { buildApp, type App } from '../../src/app.js';
+import { buildApp, type App, type AppOptions } from '../../src/app.js';
 import { signToken, type Role } from '../../src/auth/jwt.js';
 import { createLogger } from '../../src/logger.js';
 import { DEMO_MOODLE_USER_ID, JWT_SECRET } from './fixtures.js';
@@ -17,7 +17,9 @@ export interface TestApp {
 }
 
 /** The app on the test database; the response cache is off unless asked for (it would hide SQL counts). */
-export function createTestApp(options: { redisUrl?: string; cacheTtlSeconds?: number; redisNamespace?: string } = {}): TestApp {
+export function createTestApp(
+  options: { redisUrl?: string; cacheTtlSeconds?: number; redisNamespace?: string } & Pick<AppOptions, 'rateLimits' | 'introspection'> = {},
+): TestApp {
   const app = buildApp({
     log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     jwtSecret: JWT_SECRET,
@@ -26,6 +28,8 @@ export function createTestApp(options: { redisUrl?: string; cacheTtlSeconds?: nu
     redisUrl: options.redisUrl,
     redisNamespace: options.redisNamespace,
     cacheTtlSeconds: options.cacheTtlSeconds ?? 0,
+    rateLimits: options.rateLimits,
+    introspection: options.introspection,
   });
   return {
     app,

@@ -163,8 +163,15 @@ export class FakeZoho {
     const url = new URL(req.url ?? '/', this.url);
     const path = url.pathname;
     const query = url.searchParams;
+    // In flight until answered or until the client hangs up (an aborted request is no longer its).
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let settled = false;
+    const settle = () => {
+      if (!settled) this.inFlight--;
+      settled = true;
+    };
+    res.once('close', settle);
     const call: FakeCall = { method: req.method ?? 'GET', path, query, headers: req.headers, status: 0, at: Date.now() };
     const isToken = path === '/oauth/v2/token';
     if (isToken) this.tokenRequests++;
@@ -189,7 +196,7 @@ export class FakeZoho {
       call.status = status;
       send(res, status, body);
     } finally {
-      this.inFlight--;
+      settle();
     }
   }
 
