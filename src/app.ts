@@ -54,6 +54,8 @@ export interface AppOptions {
   introspection?: boolean;
   /** Requests per minute per viewer / IP on /graphql and per tenant on /webhooks; absent: no limits. */
   rateLimits?: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
+  /** Accepted clock skew of a webhook's X-Timestamp (default 300 s). */
+  webhookToleranceSeconds?: number;
   /** How long stop() lets in-flight requests finish before closing their sockets (default 25 s). */
   shutdownGraceMs?: number;
 }
@@ -137,7 +139,13 @@ export function buildApp(options: AppOptions): App {
       ...(limits ? [limits.plugin] : []),
       adminPage(),
       graphqlBodyLimit(),
-      webhookRoutes({ ingestor, log: options.log, defaultTenant: options.defaultTenant, tenantLimit: limits?.webhookTenantLimit }),
+      webhookRoutes({
+        ingestor,
+        log: options.log,
+        defaultTenant: options.defaultTenant,
+        tenantLimit: limits?.webhookTenantLimit,
+        toleranceSeconds: options.webhookToleranceSeconds,
+      }),
       signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
       paramsGuard(),
       EnvelopArmorPlugin(QUERY_LIMITS),

@@ -21,6 +21,7 @@ try {
     cacheTtlSeconds: config.cache.ttlSeconds,
     introspection: config.graphql.introspection,
     zoho: config.zoho,
+    webhookToleranceSeconds: config.webhooks.toleranceSeconds,
     rateLimits: config.rateLimits,
   });
   const port = await app.start(config.http.port, config.http.host);

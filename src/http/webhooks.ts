@@ -30,6 +30,8 @@ export interface WebhookOptions {
    * unsigned flood naming a tenant cannot lock its real sender out): seconds to wait, or null.
    */
   tenantLimit?: (tenantId: string) => Promise<number | null>;
+  /** Accepted clock skew of an X-Timestamp (default 300 s). */
+  toleranceSeconds?: number;
 }
 
 const ROUTES = { '/webhooks/zoho': 'zoho', '/webhooks/moodle': 'moodle' } as const;
@@ -48,6 +50,7 @@ class HttpError extends Error {
 export function webhookRoutes(options: WebhookOptions): Plugin {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxQueued = options.maxQueued ?? 256;
+  const toleranceSeconds = options.toleranceSeconds ?? 300;
   const concurrency = options.concurrency ?? 8;
   const queue = new PQueue({ concurrency });
   /** Requests admitted and not yet answered: reading their body, looking up their tenant, queued or ingesting. */
@@ -79,7 +82,18 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     const tenant = await db.tenant.findUnique({ where: { id: tenantId } }).catch((error: unknown) => {
       throw unavailable(error);
     });
-    const signed = tenant !== null && verifySignature(body, request.headers.get('x-signature-256'), tenant.webhookSecret);
+    // Replay window: with X-Timestamp (unix seconds) the signature covers `<timestamp>.<body>`,
+    // and a timestamp outside the tolerance is refused even when the signature matches.
+    const timestamp = request.headers.get('x-timestamp');
+    if (timestamp !== null) {
+      const seconds = Number(timestamp);
+      const skew = Math.abs(Date.now() / 1000 - seconds);
+      if (!/^\d{9,11}$/.test(timestamp.trim()) || skew > toleranceSeconds) {
+        throw new HttpError(401, `X-Timestamp must be unix seconds within ${toleranceSeconds} s of now (got ${JSON.stringify(timestamp.slice(0, 20))})`);
+      }
+    }
+    const signedBytes = timestamp === null ? body : Buffer.concat([Buffer.from(`${timestamp.trim()}.`), body]);
+    const signed = tenant !== null && verifySignature(signedBytes, request.headers.get('x-signature-256'), tenant.webhookSecret);
 
     // Unsigned: only a Zoho Notifications-API callback carrying the tenant's channel token is
     // let through; any other unsigned body (malformed JSON included) is a 401, never a parse error.
