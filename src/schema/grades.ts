@@ -6,9 +6,7 @@ import { liveOrNull } from './live.js';
 
 export const BtecGradeEnum = builder.enumType(BtecGrade, { name: 'BtecGrade' });
 
-export function isPassOrBetter(grade: BtecGrade | null): boolean {
-  return grade === 'PASS' || grade === 'MERIT' || grade === 'DISTINCTION';
-}
+export { isPassOrBetter } from '../ingest/btec.js';
 
 export const LearningOutcome = builder.prismaObject('LearningOutcome', {
   fields: (t) => ({
