@@ -1,0 +1,97 @@
+/**
+ * Closed-loop HTTP load with autocannon (N connections, each sending its next request when the
+ * previous answer arrived). Latencies are recorded here from autocannon's per-response event
+ * (sub-millisecond; autocannon's own histogram keeps whole milliseconds).
+ */
+import autocannon from 'autocannon';
+
+export interface LoadRequest {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  /** Called for every request: the body and headers to send. */
+  next: () => LoadRequest;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  bytesPerResponse: number;
+}
+
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (!sorted.length) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  let latencies = new Float64Array(1 << 16);
+  let count = 0;
+  let finish!: (error: Error | null, result: autocannon.Result) => void;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = (error, result) => (error ? reject(error) : resolve(result));
+  });
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    pipelining: 1,
+    timeout: 30,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    requests: [
+      {
+        setupRequest: (request: autocannon.Request) => {
+          const next = options.next();
+          request.body = next.body;
+          request.headers = { ...request.headers, ...next.headers };
+          return request;
+        },
+      },
+    ],
+  }, (error, result) => finish(error, result));
+  instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
+    if (status < 200 || status >= 300) return;
+    if (count === latencies.length) {
+      const grown = new Float64Array(latencies.length * 2);
+      grown.set(latencies);
+      latencies = grown;
+    }
+    latencies[count++] = responseTime;
+  });
+  const result = await done;
+  const sorted = latencies.subarray(0, count).sort();
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += sorted[i]!;
+  const seconds = result.duration;
+  const requests = result.requests.total;
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: count ? sorted[count - 1]! : NaN,
+    mean: count ? sum / count : NaN,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    bytesPerResponse: requests ? result.throughput.total / requests : 0,
+  };
+}
