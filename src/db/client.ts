@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
@@ -17,7 +18,7 @@ export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
   // An idle client losing its server (database restart) must not crash the process.
   pool.on('error', () => {});
   pools.set(url, pool);
-  const adapter = new PrismaPg(pool);
+  const adapter = new PrismaPg(pool, { statementNameGenerator: preparedStatementName() });
   const client = new PrismaClient({
     adapter,
     log: options.logQueries ? [{ emit: 'event', level: 'query' }] : [],
@@ -30,6 +31,25 @@ export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
     pools.delete(url);
   };
   return client;
+}
+
+/**
+ * Names statements so Postgres parses and plans each SQL text once per connection instead of on
+ * every request: the dashboard's single statement (≈ 40 lateral joins) spent about half of its
+ * Postgres CPU in planning (bench: 22.6 → 12.2 ms per request). The set of names is bounded;
+ * texts beyond it (e.g. IN-lists of unusual lengths) run unnamed, as before. Not for PgBouncer
+ * in transaction mode.
+ */
+function preparedStatementName(limit = 2000) {
+  const names = new Map<string, string>();
+  return (query: { sql: string }): string => {
+    const known = names.get(query.sql);
+    if (known !== undefined) return known;
+    if (names.size >= limit) return '';
+    const name = `cg_${createHash('sha1').update(query.sql).digest('base64url')}`;
+    names.set(query.sql, name);
+    return name;
+  };
 }
 
 export type Db = ReturnType<typeof createPrismaClient>;
