@@ -106,8 +106,7 @@ export function buildApp(options: AppOptions): App {
     ttl > 0
       ? createResponseCache({ redis: redis?.cacheClient, ttlSeconds: ttl, log: options.log, viewerOf: (request) => viewers.viewerOf(request) })
       : null;
-  const fanoutCache: ResponseCache = cache ?? { plugin: {}, counters: { hits: 0, misses: 0, errors: 0, pendingInvalidations: 0 }, invalidate: async () => {}, recover: async () => {} };
-  connectFanout(ingestor, { cache: fanoutCache, pubsub, log: options.log });
+  connectFanout(ingestor, { cache, pubsub, log: options.log });
   let sockets: WebSocketServer | null = null;
   let activeSubscriptions = 0;
   const metrics = createMetrics({
@@ -119,7 +118,7 @@ export function buildApp(options: AppOptions): App {
   });
 
   const limits = options.rateLimits
-    ? rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers, defaultTenant: options.defaultTenant })
+    ? rateLimits({ ...options.rateLimits, redis: redis?.cacheClient, namespace, viewers })
     : null;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,

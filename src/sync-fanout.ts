@@ -13,9 +13,9 @@ const CHANGING = new Set(['CREATED', 'UPDATED', 'DELETED']);
  * studentUpdated for dashboards, one message per student with the union of changed sections).
  * Runs before the sender is answered, so a read that follows the reply sees the change.
  */
-export function connectFanout(ingestor: Ingestor, deps: { cache: ResponseCache; pubsub: PubSub; log: Logger }) {
+export function connectFanout(ingestor: Ingestor, deps: { cache: ResponseCache | null; pubsub: PubSub; log: Logger }) {
   return ingestor.onOutcomes(async (outcomes) => {
-    await deps.cache.invalidate(outcomes);
+    await deps.cache?.invalidate(outcomes);
     try {
       publish(outcomes, deps.pubsub);
     } catch (error) {

@@ -12,7 +12,6 @@ export interface RateLimitOptions {
   redis?: Redis | undefined;
   namespace: string;
   viewers: ViewerResolver;
-  defaultTenant: string;
   /** Take the client address from X-Forwarded-For (behind a trusted proxy). */
   trustProxy: boolean;
 }
