@@ -8,9 +8,10 @@ import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
-import { applyRecord, parseRefKey, describeRef, type Applied, type Tx } from './store.js';
+import { applyRecord, describeRef, lockKeysOf, ownKeysOf, parseRefKey, type Applied, type Tx } from './store.js';
 
 export interface IngestResult {
   eventId: string | null;
@@ -85,7 +86,10 @@ export class Ingestor {
     });
     let applied = 0;
     for (const { id } of parked) {
-      const { released } = await this.transact(async (tx) => ({ result: null, released: await applyParkedRows(tx, tenantId, { id }) }));
+      const { released } = await this.transact(async (tx) => {
+        const locks = new TransactionLocks(tx, tenantId);
+        return { result: null, released: await applyParkedRows(tx, tenantId, { id }, locks, locks.acquire) };
+      });
       await this.emit(tenantId, released);
       applied += released.filter((r) => r.status !== 'PARKED').length;
     }
@@ -138,15 +142,8 @@ async function ingestInTransaction(
   event: KeyedEvent,
   record: IncomingRecord | null,
 ): Promise<{ result: IngestResult; released: IngestResult[] }> {
-  // The unique (tenantId, idempotencyKey) index decides: a concurrent twin waits here until
-  // this transaction ends, then finds the row and answers DUPLICATE.
-  const claimed = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
-    VALUES (gen_random_uuid(), ${tenantId}, ${event.idempotencyKey}, ${event.source}::"SyncSource", ${event.module},
-            ${event.operation}, ${event.recordId}, 'PARKED'::"IngestStatus")
-    ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-    RETURNING "id"`;
-  const eventId = claimed[0]?.id;
+  const locks = new TransactionLocks(tx, tenantId);
+  const { eventId, parked } = await claim(tx, tenantId, event, record ? ownKeysOf(record) : []);
   if (!eventId) {
     const original = await tx.syncEvent.findUniqueOrThrow({
       where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: event.idempotencyKey } },
@@ -163,7 +160,10 @@ async function ingestInTransaction(
     };
   }
 
-  const applied: Applied | null = record ? await applyRecord(tx, tenantId, record) : null;
+  // Every lock this transaction may wait for, in one sorted call (locks.ts): the record's and
+  // those of the parked events it will release.
+  if (record) await locks.acquire([...lockKeysOf(record), ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeysOf(record))))]);
+  const applied: Applied | null = record ? await applyRecord(tx, tenantId, record, locks.acquire) : null;
   const outcome = applied ?? {
     status: 'PARKED' as const,
     entityType: null,
@@ -179,8 +179,53 @@ async function ingestInTransaction(
       data: { tenantId, syncEventId: eventId, awaiting: outcome.awaiting!, payload: event.raw as Prisma.InputJsonValue },
     });
   }
-  const released = await releaseParked(tx, tenantId, outcome.storedKeys, 0);
+  const released = await releaseParked(tx, tenantId, outcome.storedKeys, locks);
   return { result: resultOf(event, eventId, outcome), released };
+}
+
+/**
+ * Claims the event's idempotency key and, in the same statement, reads the parked events
+ * awaiting `keys` (what the record will release). The unique (tenantId, idempotencyKey) index
+ * decides the claim: a concurrent twin waits here until this transaction ends, then finds the
+ * row and answers DUPLICATE (eventId null).
+ */
+async function claim(tx: Tx, tenantId: string, event: KeyedEvent, keys: string[]): Promise<{ eventId: string | null; parked: RawEvent[] }> {
+  const [row] = await tx.$queryRaw<{ id: string | null; parked: RawEvent[] | null }[]>`
+    WITH claimed AS (
+      INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+      VALUES (gen_random_uuid(), ${tenantId}, ${event.idempotencyKey}, ${event.source}::"SyncSource", ${event.module},
+              ${event.operation}, ${event.recordId}, 'PARKED'::"IngestStatus")
+      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+      RETURNING "id")
+    SELECT (SELECT "id" FROM claimed) AS "id",
+           (SELECT json_agg(p."payload") FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${keys}::text[])) AS "parked"`;
+  return { eventId: row?.id ?? null, parked: row?.parked ?? [] };
+}
+
+/**
+ * The entity locks of the parked events `parked` (and, recursively, of those they release in
+ * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
+ */
+async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent[], looked: Set<string>, depth = 0): Promise<string[]> {
+  const keys: string[] = [];
+  const stores: string[] = [];
+  for (const raw of parked) {
+    if (raw.kind === 'zoho-fetch') continue;
+    let child: IncomingRecord;
+    try {
+      child = recordOf(raw);
+    } catch (error) {
+      if (error instanceof IngestInputError) continue; // rejected when released: needs no lock
+      throw error;
+    }
+    keys.push(...lockKeysOf(child));
+    for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
+  }
+  if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
+  for (const key of stores) looked.add(key);
+  const next = await tx.parkedEvent.findMany({ where: { tenantId, awaiting: { in: stores } }, select: { payload: true } });
+  if (!next.length) return keys;
+  return [...keys, ...(await releaseLockKeys(tx, tenantId, next.map((r) => r.payload as unknown as RawEvent), looked, depth + 1))];
 }
 
 /** See Ingestor.resolveFetched. The parked row is locked first, so concurrent resolvers apply it once. */
@@ -212,10 +257,11 @@ async function resolveFetchedInTransaction(
   };
   const event: KeyedEvent = { idempotencyKey: log.idempotencyKey, source: log.source, module: log.module, operation: log.operation, recordId: log.recordId, raw };
   let applied: Applied;
+  const locks = new TransactionLocks(tx, tenantId);
   // Bad input may surface mid-store: undo what the record wrote, keep the lock and the log row.
   await tx.$executeRawUnsafe('SAVEPOINT resolve_fetched');
   try {
-    applied = await applyRecord(tx, tenantId, recordOf(raw));
+    applied = await applyRecord(tx, tenantId, recordOf(raw), locks.acquire);
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
     await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT resolve_fetched');
@@ -230,7 +276,7 @@ async function resolveFetchedInTransaction(
     return { result: resultOf(event, log.id, applied), released: [] };
   }
   await tx.parkedEvent.delete({ where: { id: row.id } });
-  const released = await releaseParked(tx, tenantId, applied.storedKeys, 0);
+  const released = await releaseParked(tx, tenantId, applied.storedKeys, locks);
   return { result: resultOf(event, log.id, applied), released };
 }
 
@@ -258,17 +304,27 @@ async function recordOutcome(tx: Tx, eventId: string, outcome: LoggedOutcome) {
 
 /**
  * Applies, in arrival order, every parked event waiting for one of the keys just stored; recursively.
+ * Their locks were taken with the record's, or are only tried (locks.ts).
  * `removed`: parked rows already applied in this transaction (by a release nested in this one).
  */
-async function releaseParked(tx: Tx, tenantId: string, keys: string[], depth: number, removed = new Set<string>()): Promise<IngestResult[]> {
+async function releaseParked(
+  tx: Tx,
+  tenantId: string,
+  keys: string[],
+  locks: TransactionLocks,
+  depth = 0,
+  removed = new Set<string>(),
+): Promise<IngestResult[]> {
   if (!keys.length || depth > MAX_PARKED_DEPTH) return [];
-  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, depth, removed);
+  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, locks, locks.tryAcquire, depth, removed);
 }
 
 async function applyParkedRows(
   tx: Tx,
   tenantId: string,
   where: Prisma.ParkedEventWhereInput,
+  locks: TransactionLocks,
+  lock: LockFn,
   depth = 0,
   removed = new Set<string>(),
 ): Promise<IngestResult[]> {
@@ -294,7 +350,7 @@ async function applyParkedRows(
     };
     let applied: Applied;
     try {
-      applied = await applyRecord(tx, tenantId, recordOf(raw));
+      applied = await applyRecord(tx, tenantId, recordOf(raw), lock);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
       await tx.parkedEvent.delete({ where: { id: row.id } });
@@ -316,7 +372,7 @@ async function applyParkedRows(
     const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
     await recordOutcome(tx, log.id, { ...applied, message });
     results.push(resultOf(event, log.id, { ...applied, message }));
-    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, depth + 1, removed)));
+    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, locks, depth + 1, removed)));
   }
   return results;
 }
@@ -350,7 +406,7 @@ function errorText(error: unknown): string {
 }
 
 function isRetryable(error: unknown): boolean {
-  return RETRYABLE.test(errorText(error));
+  return error instanceof LockBusyError || RETRYABLE.test(errorText(error));
 }
 
 function isConnectionFailure(error: unknown): boolean {

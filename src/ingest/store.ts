@@ -5,6 +5,7 @@
  */
 import type { Prisma } from '../generated/prisma/client.js';
 import { canonicalHash } from './raw-event.js';
+import type { LockFn } from './locks.js';
 import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type RefColumn, type UniqueKey } from './record.js';
 
 export type Tx = Prisma.TransactionClient;
@@ -93,23 +94,21 @@ function ownRefs(record: IncomingRecord): EntityRef[] {
     .map(([key, value]) => ({ entity: record.entity, key, value }));
 }
 
+/** The keys the record stores: parked events awaiting one of them are released by it. */
+export function ownKeysOf(record: IncomingRecord): string[] {
+  return ownRefs(record).map(refKey);
+}
+
+/** The entity locks applying the record needs: its own keys and its parents' (see locks.ts). */
+export function lockKeysOf(record: IncomingRecord): string[] {
+  const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+  return [...ownRefs(record), ...parents].map(refKey);
+}
+
 function storedKeysOf(entity: EntityType, row: Row): string[] {
   return ENTITIES[entity].keys
     .filter((key) => typeof row[key] === 'string' && row[key] !== '')
     .map((key) => refKey({ entity, key, value: row[key] as string }));
-}
-
-/**
- * Serialises concurrent events about the same entities: a transaction-scoped advisory lock
- * per key, taken in sorted order (re-entrant within the transaction).
- */
-async function lockKeys(tx: Tx, tenantId: string, keys: readonly string[]): Promise<void> {
-  if (!keys.length) return;
-  const sorted = [...new Set(keys.map((k) => `${tenantId}|${k}`))].sort();
-  await tx.$executeRawUnsafe(
-    'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n',
-    sorted,
-  );
 }
 
 async function findByRef(tx: Tx, tenantId: string, ref: EntityRef): Promise<Row | null> {
@@ -215,12 +214,14 @@ function result(record: IncomingRecord, status: AppliedStatus, row: Row | null, 
   };
 }
 
-/** Applies the record; see the module comment. Throws IngestInputError for unusable input. */
-export async function applyRecord(tx: Tx, tenantId: string, record: IncomingRecord): Promise<Applied> {
+/**
+ * Applies the record; see the module comment. `lock` takes the record's entity locks (a no-op
+ * when the caller already holds them). Throws IngestInputError for unusable input.
+ */
+export async function applyRecord(tx: Tx, tenantId: string, record: IncomingRecord, lock: LockFn): Promise<Applied> {
   const own = ownRefs(record);
   if (!own.length) throw new IngestInputError(`${record.module}: the record has no id`);
-  const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
-  await lockKeys(tx, tenantId, [...own, ...parents].map(refKey));
+  await lock(lockKeysOf(record));
 
   const resolved = await resolveRefs(tx, tenantId, record);
   if (!resolved.ok) {

@@ -1,0 +1,57 @@
+/**
+ * Transaction-scoped advisory locks that serialise concurrent events about the same entities.
+ * A key is `Entity:key:value` (store.ts refKey), locked per tenant.
+ *
+ * Deadlock freedom rests on one rule: a transaction takes every lock it may block on in ONE
+ * sorted call (`acquire`), before it holds any other. The pipeline therefore looks up the parked
+ * events its record will release and locks their keys in that same call; a lock needed later
+ * (a parked event that appeared after the lookup, or a merge's extra keys) is only tried
+ * (`tryAcquire`): when another transaction holds it, this one rolls back (LockBusyError,
+ * retried by the pipeline) instead of waiting while holding locks — the wait that deadlocked.
+ */
+import type { Prisma } from '../generated/prisma/client.js';
+
+type Tx = Prisma.TransactionClient;
+
+/** A lock another transaction holds was needed after this one already held locks: retry the transaction. */
+export class LockBusyError extends Error {
+  override name = 'LockBusyError';
+}
+
+export type LockFn = (keys: readonly string[]) => Promise<void>;
+
+export class TransactionLocks {
+  private readonly held = new Set<string>();
+
+  constructor(
+    private readonly tx: Tx,
+    private readonly tenantId: string,
+  ) {}
+
+  /** Waits for every key not held yet, in sorted order, in one statement. */
+  readonly acquire: LockFn = async (keys) => {
+    const wanted = this.missing(keys);
+    if (!wanted.length) return;
+    await this.tx.$executeRawUnsafe(
+      'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n',
+      wanted,
+    );
+    for (const key of wanted) this.held.add(key);
+  };
+
+  /** Takes every key not held yet without waiting; throws LockBusyError if one is taken. */
+  readonly tryAcquire: LockFn = async (keys) => {
+    const wanted = this.missing(keys);
+    if (!wanted.length) return;
+    const [row] = await this.tx.$queryRawUnsafe<{ busy: number }[]>(
+      'SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(hashtextextended(k, 0)))::int AS busy FROM unnest($1::text[]) AS t(k)',
+      wanted,
+    );
+    if (row?.busy) throw new LockBusyError(`${row.busy} of ${wanted.length} entity locks are held by another transaction`);
+    for (const key of wanted) this.held.add(key);
+  };
+
+  private missing(keys: readonly string[]): string[] {
+    return [...new Set(keys.map((k) => `${this.tenantId}|${k}`))].filter((k) => !this.held.has(k)).sort();
+  }
+}

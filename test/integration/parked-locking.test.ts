@@ -1,0 +1,103 @@
+/**
+ * Lock ordering when a record releases parked events (src/ingest/locks.ts). The bench found
+ * it: the parent's transaction held the parent's lock and then waited for the parked child's,
+ * while an event about the child held the child's lock and waited for the parent's → 40P01.
+ * Here a second connection plays that event, lock by lock, so the interleaving is exact.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LockBusyError, TransactionLocks } from '../../src/ingest/locks.js';
+import { createTestApp } from '../support/app.js';
+import { useFreshDatabase } from '../support/database.js';
+import { paymentEvent, postWebhook } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const { app } = createTestApp();
+
+let other: pg.Client;
+beforeAll(async () => {
+  other = new pg.Client({ connectionString: database.url });
+  await other.connect();
+});
+afterAll(() => other.end());
+
+const lockOf = (key: string) => `SELECT pg_advisory_xact_lock(hashtextextended('default|${key}', 0))`;
+
+/** Resolves once some other backend of this database waits for an advisory lock. */
+async function someoneWaitsForALock(): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await other.query(
+      `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()`,
+    );
+    if (rows.length) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no transaction ever waited for the held lock');
+}
+
+function studentEvent(zohoId: string, modified: string) {
+  return {
+    notification_id: `lock-student-${zohoId}`,
+    module: 'BTEC_Students',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: 'STU-9001', Full_Name: 'Lock Order', Status: 'Active', Modified_Time: modified },
+  };
+}
+
+describe('releasing parked events', () => {
+  it('a concurrent event about the parked child never deadlocks with the parent that releases it', async () => {
+    const studentId = '9398830099000000001';
+    const paymentId = '9398830099000000002';
+    const parked = await postWebhook(app, 'zoho', paymentEvent(studentId, paymentId, '120.00', '2026-02-13T10:00:00+03:00'));
+    expect(parked.body.results?.[0]?.status).toBe('PARKED');
+
+    // The other connection is an event about the payment: it has the payment's lock ("Payment:…"
+    // sorts before "Student:…") and is about to ask for the student's.
+    await other.query('BEGIN');
+    await other.query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
+    await other.query(lockOf(`Payment:zohoId:${paymentId}`));
+
+    const student = postWebhook(app, 'zoho', studentEvent(studentId, '2026-02-13T10:05:00+03:00'));
+    await someoneWaitsForALock();
+    // Before the fix the student's transaction held Student:… here and waited for Payment:… → 40P01.
+    await expect(other.query(lockOf(`Student:zohoId:${studentId}`))).resolves.toBeDefined();
+    await other.query('COMMIT');
+
+    const reply = await student;
+    expect(reply.status).toBe(200);
+    expect(reply.body.results?.[0]?.status).toBe('CREATED');
+    const { rows } = await other.query(
+      `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
+      [paymentId],
+    );
+    expect(rows).toEqual([{ amount: '120.00', zohoId: studentId }]);
+    expect((await other.query('SELECT count(*)::int AS n FROM "ParkedEvent"')).rows[0].n).toBe(0);
+  });
+
+  it('a lock needed after others are held is only tried: taken elsewhere, the transaction is retried', async () => {
+    await other.query('BEGIN');
+    await other.query(lockOf('Payment:zohoId:held-elsewhere'));
+    try {
+      const attempt = database.db.$transaction(async (tx) => {
+        const locks = new TransactionLocks(tx, 'default');
+        await locks.acquire(['Student:zohoId:free']);
+        await locks.tryAcquire(['Student:zohoId:free', 'Payment:zohoId:held-elsewhere']);
+      });
+      await expect(attempt).rejects.toBeInstanceOf(LockBusyError);
+    } finally {
+      await other.query('COMMIT');
+    }
+    // Released, the same locks are taken (and re-taking held ones is free).
+    const statements = await database.db.$transaction(async (tx) => {
+      const locks = new TransactionLocks(tx, 'default');
+      await locks.tryAcquire(['Payment:zohoId:held-elsewhere']);
+      database.statements.length = 0;
+      await locks.acquire(['Payment:zohoId:held-elsewhere']);
+      await locks.tryAcquire(['Payment:zohoId:held-elsewhere']);
+      return database.statements.length;
+    });
+    expect(statements).toBe(0);
+  });
+});
