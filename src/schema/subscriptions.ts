@@ -6,6 +6,7 @@ import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import type { StudentUpdateMessage } from '../pubsub.js';
 import { DASHBOARD_SECTIONS } from '../sections.js';
+import { sharedRead } from './shared-reads.js';
 import { Student, visibleStudents } from './student.js';
 import { IngestStatusEnum, SyncEvent } from './sync.js';
 
@@ -19,8 +20,10 @@ const StudentUpdate = builder.objectRef<StudentUpdateMessage>('StudentUpdate').i
     student: t.prismaField({
       type: Student,
       description: 'Refetched with the subscriber\'s selection after the change committed.',
-      resolve: (query, update, _args, ctx) =>
-        db.student.findFirstOrThrow({ ...query, where: { AND: [visibleStudents(ctx), { id: update.studentId }] } }),
+      resolve: (query, update, _args, ctx) => {
+        const where = { AND: [visibleStudents(ctx), { id: update.studentId }] };
+        return sharedRead(['student', update.studentId, update.at, where, query], () => db.student.findFirstOrThrow({ ...query, where }));
+      },
     }),
     sections: t.field({ type: [DashboardSectionEnum], resolve: (update) => update.sections }),
     at: t.field({ type: 'DateTime', resolve: (update) => new Date(update.at) }),
@@ -63,7 +66,10 @@ builder.subscriptionFields((t) => ({
             (!args.statuses?.length || args.statuses.includes(message.status as IngestStatus)),
         ),
       ),
-    resolve: (query, message) => db.syncEvent.findUniqueOrThrow({ ...query, where: { id: message.eventId } }),
+    resolve: (query, message, _args, ctx) =>
+      sharedRead(['syncEvent', ctx.tenantId, message.eventId, query], () =>
+        db.syncEvent.findUniqueOrThrow({ ...query, where: { id: message.eventId, tenantId: ctx.tenantId } }),
+      ),
   }),
   studentUpdated: t.field({
     type: StudentUpdate,

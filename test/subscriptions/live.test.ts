@@ -115,6 +115,8 @@ describe('syncEvents subscription', () => {
     expect(Date.now() - sent).toBeLessThan(1000);
     expect(gotA.syncEvents).toMatchObject({ id: reply.body.results![0]!.eventId, module: 'BTEC_Payments', status: 'CREATED', entityType: 'Payment' });
     expect(gotB.syncEvents).toMatchObject({ id: reply.body.results![0]!.eventId, status: 'CREATED' });
+    onA.stop();
+    onB.stop();
   });
 
   it('publishes PARKED with its reason, and nothing for UNCHANGED or DUPLICATE', async () => {
@@ -135,6 +137,23 @@ describe('syncEvents subscription', () => {
     const message = await next;
     expect(message.syncEvents).toMatchObject({ status: 'PARKED', waitingFor: 'Student:zohoId:7779999999999999999' });
     expect(feed.messages.map((m: any) => m.syncEvents.status)).toEqual(['CREATED', 'PARKED']);
+    feed.stop();
+  });
+
+  it('reads the event once for every admin following it, on both instances', async () => {
+    const admin = await a.token('admin');
+    const feeds = Array.from({ length: 10 }, (_, i) => subscribe(connect(i % 2 ? portB : portA, admin), 'subscription { syncEvents { id status module } }'));
+    await settle();
+    const student = await lina();
+    const delivered = Promise.all(feeds.map((f) => f.next(5000)));
+    database.statements.length = 0;
+    const reply = await postWebhook(a.app, 'zoho', paymentEvent(student.zohoId!, '7771000000000000010', '3.00', '2031-05-06T10:00:00+00:00'));
+    const messages = await delivered;
+    expect(messages.map((m: any) => m.syncEvents.id)).toEqual(Array(10).fill(reply.body.results![0]!.eventId));
+    // (the ingest's own parked-event lookup joins SyncEvent too; the subscription reads it as t0)
+    const reads = database.statements.filter((q) => q.startsWith('SELECT') && q.includes('FROM "public"."SyncEvent" AS "t0"'));
+    expect(reads, reads.join('\n\n')).toHaveLength(1);
+    for (const f of feeds) f.stop();
   });
 
   it('refuses non-admins with an error', async () => {
@@ -178,6 +197,7 @@ describe('studentUpdated subscription', () => {
     expect(studentUpdated.sections).toEqual(['FINANCE']);
     expect(studentUpdated.student.id).toBe(student.id);
     expect(studentUpdated.student.finance.payments.map((p: any) => p.amount)).toContain('77.70');
+    feed.stop();
   });
 
   it('does not let a student follow another student, and staff follow any student of their tenant', async () => {
@@ -202,5 +222,24 @@ describe('studentUpdated subscription', () => {
     await postWebhook(a.app, 'zoho', paymentEvent(other.zohoId!, '7771000000000000005', '5.00', '2031-05-05T10:00:00+00:00'));
     expect((await nextOne).studentUpdated.student.id).toBe(other.id);
     expect((await nextAll).studentUpdated.student.id).toBe(other.id);
+    watcher.stop();
+    everyone.stop();
+  });
+
+  it('refetches a changed student once for all staff following with the same selection', async () => {
+    const staff = await a.token('staff');
+    const feeds = Array.from({ length: 8 }, () => subscribe(connect(portA, staff), 'subscription { studentUpdated { sections student { id fullName } } }'));
+    await settle();
+    const student = await lina();
+    const delivered = Promise.all(feeds.map((f) => f.next(5000)));
+    database.statements.length = 0;
+    await postWebhook(a.app, 'zoho', paymentEvent(student.zohoId!, '7771000000000000011', '4.00', '2031-05-07T10:00:00+00:00'));
+    const messages = await delivered;
+    expect(messages.map((m: any) => m.studentUpdated.student.fullName)).toEqual(Array(8).fill(student.fullName));
+    // Staff see the tenant: the refetch is the only Student read scoped by tenant and id alone
+    // (the ingest looks the student up by zohoId; students following their own read by moodleUserId).
+    const reads = database.statements.filter((q) => q.startsWith('SELECT') && q.includes('FROM "public"."Student" AS "t0"') && q.includes('WHERE ("t0"."tenantId" = $1 AND "t0"."deletedAt" IS NULL AND "t0"."id" = $2)'));
+    expect(reads, reads.join('\n\n')).toHaveLength(1);
+    for (const f of feeds) f.stop();
   });
 });
