@@ -3,6 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Viewer } from '../auth/jwt.js';
 import type { SyncOutcome } from '../ingest/pipeline.js';
+import { canonicalHash } from '../ingest/raw-event.js';
 import type { Logger } from '../logger.js';
 import { createRedisResponseCache } from './redis-cache.js';
 import { resilientCache, type CacheCounters } from './resilient-cache.js';
@@ -46,6 +47,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     includeExtensionMetadata: false,
     // Admin views of the sync log change with every event: never cached.
     ttlPerSchemaCoordinate: { 'Query.syncEvents': 0, 'Query.syncStats': 0 },
+    // The default key is the same sha256 through WebCrypto: async, and ≈ 5 % of a hit's CPU.
+    buildResponseCacheKey: ({ documentString, operationName, variableValues, sessionId }) =>
+      canonicalHash([documentString, operationName ?? '', variableValues ?? {}, sessionId]),
     session: async (request) => {
       const viewer = await options.viewerOf(request).catch(() => null);
       // Anonymous or invalid: a key nobody else has (such requests only get errors anyway).

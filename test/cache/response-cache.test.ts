@@ -67,6 +67,34 @@ describe('response cache on Redis', () => {
     expect(counters.errors).toBe(0);
   });
 
+  it('serves a hit byte for byte as the miss was sent, with its ETag, and 304 for If-None-Match', async () => {
+    const t = cachedApp();
+    const admin = await t.token('admin');
+    const { other } = await students();
+    const post = async (headers: Record<string, string> = {}): Promise<Response> =>
+      t.app.yoga.fetch('http://test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${admin}`, ...headers },
+        body: JSON.stringify({ query: DASHBOARD_QUERY, variables: { moodleUserId: other.moodleUserId } }),
+      });
+    const miss = await post();
+    const missBody = await miss.text();
+    const hitsBefore = t.app.cache!.counters.hits;
+    const hit = await recordStatements(database, () => post());
+    const hitBody = await hit.result.text();
+    expect(t.app.cache!.counters.hits).toBe(hitsBefore + 1);
+    expect(hit.statements).toHaveLength(0);
+    expect(hitBody).toBe(missBody);
+    expect(JSON.parse(hitBody).data.student.id).toBe(other.id);
+    expect(hit.result.status).toBe(200);
+    expect(hit.result.headers.get('content-type')).toBe(miss.headers.get('content-type'));
+    expect(hit.result.headers.get('content-type')).toContain('application/graphql-response+json');
+    expect(hit.result.headers.get('etag')).toMatch(/^[0-9a-f]{64}$/);
+    expect(hit.result.headers.get('etag')).toBe(miss.headers.get('etag'));
+    const notModified = await post({ 'if-none-match': miss.headers.get('etag')! });
+    expect(notModified.status).toBe(304);
+  });
+
   it('invalidates nothing for UNCHANGED, DUPLICATE and STALE events', async () => {
     const t = cachedApp();
     const admin = await t.token('admin');
