@@ -157,3 +157,17 @@ export async function startGateway(options: GatewayOptions): Promise<Service> {
     },
   });
 }
+
+/** The transport floor (bench/floor/server.mjs): every request answered with `bodyFile`'s bytes. */
+export async function startFloor(bodyFile: string): Promise<Service> {
+  const port = await freePort();
+  return startService({
+    name: 'floor',
+    command: process.execPath,
+    args: [path.join(REPO_ROOT, 'bench', 'floor', 'server.mjs')],
+    cwd: REPO_ROOT,
+    port,
+    readyPath: '/',
+    env: { PORT: String(port), BODY_FILE: bodyFile },
+  });
+}

@@ -28,7 +28,7 @@ import { startCpuProbe } from './cpu.js';
 import { runLoad, percentile, type LoadResult } from './http-load.js';
 import { cleanupIngested, createSender, planDashboardChanges, planS3, runTag, sendEvents, verifyS3, type DashboardTarget, type SendResult, type Verification } from './ingest.js';
 import { countGateway, countPeer, ensurePeerInstalled, PEER_DASHBOARD_QUERY, startPeer, type PeerInstall } from './peer.js';
-import { RESULTS_DIR, startGateway, type Service } from './processes.js';
+import { RESULTS_DIR, startFloor, startGateway, type Service } from './processes.js';
 import { startSqlCounter, type StatementCounts } from './sql-counter.js';
 import { openSubscribers, type SubscriberSpec } from './subscribers.js';
 
@@ -448,12 +448,15 @@ async function main() {
 
   // ------------------------------------------------------------------ S1 + peer
   let s1: Measured | undefined;
+  let s2: LoadResult | undefined;
+  let floorBody: Buffer | undefined;
   let s1Statements: Awaited<ReturnType<typeof countStatements>> | undefined;
   if (options.only.has('S1')) {
     const service = await gateway('gateway-s1', 0);
     let check: Awaited<ReturnType<typeof validate>>;
     try {
       check = await validate(`${service.url}/graphql`, requests.slice(0, 5), countGateway);
+      floorBody ??= await dashboardBody(`${service.url}/graphql`, requests[0]!);
       log(`S1: dashboard ≈ ${fmt(check.bytes / 1024)} KiB; first student: ${JSON.stringify(check.counts[0])}`);
       s1 = await measure('S1', service, options.connections, options.duration, randomPicker(requests));
     } finally {
@@ -517,6 +520,7 @@ async function main() {
     const service = await gateway('gateway-s2', 300, proxied.toString());
     try {
       await validate(`${service.url}/graphql`, hot.slice(0, 3), countGateway);
+      floorBody ??= await dashboardBody(`${service.url}/graphql`, hot[0]!);
       log(`S2: response cache on (${redis.url ? 'Redis' : 'memory'}), ${hot.length} distinct students (each requested once to pre-warm), then requested at random; Postgres traffic counted on the wire (misses)`);
       // Pre-warm: every hot student once (these are the cold misses), then a short warm-up at full load.
       for (let i = 0; i < hot.length; i += 8) await Promise.all(hot.slice(i, i + 8).map((r) => postJson(`${service.url}/graphql`, r)));
@@ -524,7 +528,7 @@ async function main() {
       const warmupMisses = dashboardSelects(counter.counts());
       counter.reset();
       const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
-      const s2 = await runLoad({ url: `${service.url}/graphql`, connections: options.connections, durationSeconds: options.duration, next: randomPicker(hot) });
+      s2 = await runLoad({ url: `${service.url}/graphql`, connections: options.connections, durationSeconds: options.duration, next: randomPicker(hot) });
       const cpu = await probe.stop();
       const cpuMsPerRequest = { server: cpu.serverMs / Math.max(1, s2.requests), postgres: cpu.postgresMs / Math.max(1, s2.requests), loadGenerator: cpu.loadGeneratorMs / Math.max(1, s2.requests) };
       await new Promise((r) => setTimeout(r, 300));
@@ -550,6 +554,32 @@ async function main() {
       await service.stop();
       await counter.close();
     }
+  }
+
+  // ------------------------------------------------------------------ transport floor (with S1 or S2)
+  if (floorBody) {
+    const bodyFile = path.join(RESULTS_DIR, 'floor-body.json');
+    await writeFile(bodyFile, floorBody);
+    const service = await startFloor(bodyFile);
+    let floor: Measured;
+    try {
+      floor = await measure('floor', service, options.connections, options.duration, randomPicker(requests));
+    } finally {
+      await service.stop();
+    }
+    // Closed loop: latency ≈ connections ÷ throughput, so a p99 of L ms at N connections needs
+    // at least N ÷ L requests per millisecond, i.e. CPU per request ≤ cores × L ÷ N.
+    const budget = (p99: number) => (2 * p99) / options.connections;
+    results.scenarios.floor = { load: floor, bytes: floorBody.length, cpuBudgetMsPerRequest: { S1: budget(25), S2: budget(5) } };
+    rows.push(
+      { scenario: `floor: node:http sending one ${fmt(floorBody.length / 1024)} KiB dashboard, nothing else`, metric: 'requests/s', value: fmt(floor.rps), ratio: s2 ? `S2 = ${fmt((s2.rps / floor.rps) * 100)} % of it` : '' },
+      { scenario: 'floor', metric: 'p50 / p99 ms', value: `${fmt(floor.p50, 2)} / ${fmt(floor.p99, 2)}` },
+      { scenario: 'floor', metric: 'CPU ms/request: server (load generator)', value: `${fmt(floor.cpuMsPerRequest.server, 3)} (${fmt(floor.cpuMsPerRequest.loadGenerator, 3)})` },
+      { scenario: 'floor', metric: `CPU budget per request for p99 ≤ 25 ms / ≤ 5 ms at ${options.connections} connections on 2 cores`, value: `${fmt(budget(25), 2)} / ${fmt(budget(5), 2)} ms` },
+    );
+    results.notes.push(
+      `Transport floor: a server that only writes the same ${fmt(floorBody.length / 1024)} KiB bytes reaches p99 ${fmt(floor.p99, 2)} ms at ${options.connections} connections with this load generator; a p99 below that is out of reach for any server on this machine, and a closed-loop p99 of L ms needs ≤ 2·L/${options.connections} ms of CPU per request across server, database and load generator.`,
+    );
   }
 
   // ------------------------------------------------------------------ S3 + S4 (one gateway, production settings)
@@ -711,6 +741,13 @@ async function main() {
  */
 function capacity(serverMs: number, postgresMs: number): number {
   return Math.min(2000 / (serverMs + postgresMs), 1000 / serverMs);
+}
+
+/** One dashboard response, exactly as the gateway sends it (the floor server replays it). */
+async function dashboardBody(url: string, request: PreparedRequest): Promise<Buffer> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...request.headers }, body: request.body });
+  if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status} capturing a dashboard`);
+  return Buffer.from(await response.arrayBuffer());
 }
 
 /** Another run tag, far from `tag` (warm-up and counting runs must not be counted as the timed run's rows). */
