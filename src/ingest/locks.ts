@@ -51,6 +51,19 @@ export class TransactionLocks {
     for (const key of wanted) this.held.add(key);
   };
 
+  /**
+   * For a caller that takes the locks inside another statement (the pipeline's claim, with the
+   * same `acquire` SQL over this list): the keys not held yet, sorted, as that statement takes
+   * them. Call `taken` once the statement has run.
+   */
+  pending(keys: readonly string[]): string[] {
+    return this.missing(keys);
+  }
+
+  taken(wanted: readonly string[]): void {
+    for (const key of wanted) this.held.add(key);
+  }
+
   private missing(keys: readonly string[]): string[] {
     return [...new Set(keys.map((k) => `${this.tenantId}|${k}`))].filter((k) => !this.held.has(k)).sort();
   }

@@ -4,10 +4,11 @@
  * tell the listeners (cache invalidation, pub/sub, metrics). Entry points (HTTP webhooks,
  * GraphQL mutations, the Zoho notification resolver) all call `ingest()`.
  */
+import { randomUUID } from 'node:crypto';
 import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
@@ -88,7 +89,8 @@ export class Ingestor {
     for (const { id } of parked) {
       const { released } = await this.transact(async (tx) => {
         const locks = new TransactionLocks(tx, tenantId);
-        return { result: null, released: await applyParkedRows(tx, tenantId, { id }, locks, locks.acquire) };
+        const rows = await tx.parkedEvent.findMany({ where: { id, tenantId }, include: { syncEvent: true } });
+        return { result: null, released: await applyParkedRows(tx, tenantId, rows.map(parkedRowOf), locks, locks.acquire) };
       });
       await this.emit(tenantId, released);
       applied += released.filter((r) => r.status !== 'PARKED').length;
@@ -143,11 +145,17 @@ async function ingestInTransaction(
   record: IncomingRecord | null,
 ): Promise<{ result: IngestResult; released: IngestResult[] }> {
   const locks = new TransactionLocks(tx, tenantId);
-  const { eventId, parked } = await claim(tx, tenantId, event, record ? ownKeysOf(record) : []);
+  const lockKeys = record ? lockKeysOf(record) : [];
+  const claimed = await claim(tx, tenantId, event, record ? ownKeysOf(record) : [], locks.pending(lockKeys));
+  const { eventId, parked } = claimed;
   if (!eventId) {
-    const original = await tx.syncEvent.findUniqueOrThrow({
-      where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: event.idempotencyKey } },
-    });
+    // The original committed before this statement began: the claim read it. A concurrent twin
+    // (committed while the claim waited for it) is not in the claim's snapshot: read it now.
+    const original =
+      claimed.original ??
+      (await tx.syncEvent.findUniqueOrThrow({
+        where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: event.idempotencyKey } },
+      }));
     return {
       result: resultOf(event, original.id, {
         status: 'DUPLICATE',
@@ -161,8 +169,10 @@ async function ingestInTransaction(
   }
 
   // Every lock this transaction may wait for, in one sorted call (locks.ts): the record's and
-  // those of the parked events it will release.
-  if (record) await locks.acquire([...lockKeysOf(record), ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeysOf(record))))]);
+  // those of the parked events it will release. With nothing parked for the record, the claim
+  // took the record's locks itself (same sorted call, in the claim's statement).
+  if (claimed.locked) locks.taken(claimed.locked);
+  else if (record) await locks.acquire([...lockKeys, ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeysOf(record))))]);
   const applied: Applied | null = record ? await applyRecord(tx, tenantId, record, locks.acquire) : null;
   const outcome = applied ?? {
     status: 'PARKED' as const,
@@ -173,33 +183,71 @@ async function ingestInTransaction(
     awaiting: AWAITING_ZOHO_FETCH,
     storedKeys: [],
   };
-  await recordOutcome(tx, eventId, outcome);
-  if (outcome.status === 'PARKED') {
-    await tx.parkedEvent.create({
-      data: { tenantId, syncEventId: eventId, awaiting: outcome.awaiting!, payload: event.raw as Prisma.InputJsonValue },
-    });
-  }
-  const released = await releaseParked(tx, tenantId, outcome.storedKeys, locks);
+  const dependents = await recordOutcome(tx, tenantId, eventId, outcome, {
+    ...(outcome.status === 'PARKED' ? { park: { awaiting: outcome.awaiting!, payload: event.raw } } : {}),
+    release: outcome.storedKeys,
+  });
+  const released = await applyParkedRows(tx, tenantId, dependents, locks, locks.tryAcquire);
   return { result: resultOf(event, eventId, outcome), released };
+}
+
+interface OriginalEvent {
+  id: string;
+  receivedAt: Date;
+  status: IngestStatus;
+  entityType: string | null;
+  entityId: string | null;
+  studentId: string | null;
 }
 
 /**
  * Claims the event's idempotency key and, in the same statement, reads the parked events
  * awaiting `keys` (what the record will release). The unique (tenantId, idempotencyKey) index
  * decides the claim: a concurrent twin waits here until this transaction ends, then finds the
- * row and answers DUPLICATE (eventId null).
+ * row and answers DUPLICATE (eventId null); `original` is the row already there when the
+ * statement began (null for a twin that committed while the claim waited).
+ *
+ * When the key is claimed and nothing is parked for the record, the same statement also takes
+ * `lockKeys` (the record's entity locks, sorted, not held yet), exactly as `locks.acquire`
+ * would: they are then every lock the transaction may wait for. `locked` lists them then, else
+ * is null (the caller acquires the record's and the parked events' locks in one call).
  */
-async function claim(tx: Tx, tenantId: string, event: KeyedEvent, keys: string[]): Promise<{ eventId: string | null; parked: RawEvent[] }> {
-  const [row] = await tx.$queryRaw<{ id: string | null; parked: RawEvent[] | null }[]>`
+async function claim(
+  tx: Tx,
+  tenantId: string,
+  event: KeyedEvent,
+  keys: string[],
+  lockKeys: string[],
+): Promise<{ eventId: string | null; parked: RawEvent[]; original: OriginalEvent | null; locked: string[] | null }> {
+  const [row] = await tx.$queryRaw<
+    { id: string | null; parked: RawEvent[] | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
+  >`
     WITH claimed AS (
       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
       VALUES (gen_random_uuid(), ${tenantId}, ${event.idempotencyKey}, ${event.source}::"SyncSource", ${event.module},
               ${event.operation}, ${event.recordId}, 'PARKED'::"IngestStatus")
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-      RETURNING "id")
-    SELECT (SELECT "id" FROM claimed) AS "id",
-           (SELECT json_agg(p."payload") FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${keys}::text[])) AS "parked"`;
-  return { eventId: row?.id ?? null, parked: row?.parked ?? [] };
+      RETURNING "id"),
+    parked AS MATERIALIZED (
+      SELECT json_agg(p."payload") AS "payloads" FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${keys}::text[]))
+    SELECT c."id", k."payloads" AS "parked",
+           CASE WHEN c."id" IS NOT NULL AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 THEN
+             (SELECT count(l."v") FROM (SELECT pg_advisory_xact_lock(hashtextextended(t."k", 0))::text AS "v"
+                                          FROM unnest(${lockKeys}::text[]) WITH ORDINALITY AS t("k", "n") ORDER BY t."n") l)
+           END AS "locked",
+           o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
+      FROM parked k
+      LEFT JOIN claimed c ON true
+      LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = ${event.idempotencyKey}`;
+  const eventId = row?.id ?? null;
+  return {
+    eventId,
+    parked: row?.parked ?? [],
+    original: row?.originalId
+      ? { id: row.originalId, receivedAt: row.receivedAt!, status: row.status!, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId }
+      : null,
+    locked: eventId && !row?.parked ? lockKeys : null,
+  };
 }
 
 /**
@@ -265,18 +313,16 @@ async function resolveFetchedInTransaction(
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
     await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT resolve_fetched');
-    await tx.parkedEvent.delete({ where: { id: row.id } });
-    await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
+    await recordOutcome(tx, tenantId, log.id, { status: 'REJECTED', message: error.message }, { unpark: row.id });
     return { result: resultOf(event, log.id, { status: 'REJECTED', message: error.message }), released: [] };
   }
-  await recordOutcome(tx, log.id, applied);
   if (applied.status === 'PARKED') {
     // Now an ordinary parked record: applied by releaseParked when its parent arrives.
-    await tx.parkedEvent.update({ where: { id: row.id }, data: { awaiting: applied.awaiting!, payload: raw as Prisma.InputJsonValue, updatedAt: new Date() } });
+    await recordOutcome(tx, tenantId, log.id, applied, { repark: { id: row.id, awaiting: applied.awaiting!, payload: raw } });
     return { result: resultOf(event, log.id, applied), released: [] };
   }
-  await tx.parkedEvent.delete({ where: { id: row.id } });
-  const released = await releaseParked(tx, tenantId, applied.storedKeys, locks);
+  const dependents = await recordOutcome(tx, tenantId, log.id, applied, { unpark: row.id, release: applied.storedKeys });
+  const released = await applyParkedRows(tx, tenantId, dependents, locks, locks.tryAcquire);
   return { result: resultOf(event, log.id, applied), released };
 }
 
@@ -288,64 +334,114 @@ interface LoggedOutcome {
   studentId?: string | null;
 }
 
-async function recordOutcome(tx: Tx, eventId: string, outcome: LoggedOutcome) {
-  await tx.syncEvent.update({
-    where: { id: eventId },
-    data: {
-      status: outcome.status,
-      entityType: outcome.entityType ?? null,
-      entityId: outcome.entityId ?? null,
-      studentId: outcome.studentId ?? null,
-      message: outcome.message,
-      processedAt: new Date(),
-    },
-  });
+/** A parked event as it is applied: the parked row with what its event-log row says about the event. */
+interface ParkedRow {
+  id: string;
+  awaiting: string;
+  payload: RawEvent;
+  syncEventId: string;
+  idempotencyKey: string;
+  source: SourceName;
+  module: string;
+  operation: string | null;
+  recordId: string | null;
+}
+
+function parkedRowOf(row: Prisma.ParkedEventGetPayload<{ include: { syncEvent: true } }>): ParkedRow {
+  const log = row.syncEvent;
+  return {
+    id: row.id,
+    awaiting: row.awaiting,
+    payload: row.payload as unknown as RawEvent,
+    syncEventId: log.id,
+    idempotencyKey: log.idempotencyKey,
+    source: log.source,
+    module: log.module,
+    operation: log.operation,
+    recordId: log.recordId,
+  };
+}
+
+interface OutcomeEffects {
+  /** Park the event: a new parked row for it. */
+  park?: { awaiting: string; payload: RawEvent };
+  /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
+  repark?: { id: string; awaiting: string; payload?: RawEvent };
+  /** Its parked row is done with (applied or rejected). */
+  unpark?: string;
+  /** Keys just stored: the parked events awaiting any of them are returned, in arrival order. */
+  release?: readonly string[];
 }
 
 /**
- * Applies, in arrival order, every parked event waiting for one of the keys just stored; recursively.
- * Their locks were taken with the record's, or are only tried (locks.ts).
- * `removed`: parked rows already applied in this transaction (by a release nested in this one).
+ * Writes the event's outcome to its log row, with what goes with it (parking or unparking
+ * it), and reads the parked events the keys it stored release: one statement. The lookup runs
+ * after everything this transaction wrote before (the record's row included), as its own
+ * statement did before; the parked row this statement removes is left out of it.
  */
-async function releaseParked(
-  tx: Tx,
-  tenantId: string,
-  keys: string[],
-  locks: TransactionLocks,
-  depth = 0,
-  removed = new Set<string>(),
-): Promise<IngestResult[]> {
-  if (!keys.length || depth > MAX_PARKED_DEPTH) return [];
-  return applyParkedRows(tx, tenantId, { awaiting: { in: keys } }, locks, locks.tryAcquire, depth, removed);
+async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome: LoggedOutcome, effects: OutcomeEffects = {}): Promise<ParkedRow[]> {
+  const now = new Date();
+  const ctes: Prisma.Sql[] = [
+    Prisma.sql`"outcome" AS (
+      UPDATE "SyncEvent" SET "status" = ${outcome.status}::"IngestStatus", "entityType" = ${outcome.entityType ?? null},
+             "entityId" = ${outcome.entityId ?? null}::uuid, "studentId" = ${outcome.studentId ?? null}::uuid,
+             "message" = ${outcome.message}, "processedAt" = ${now}
+       WHERE "id" = ${eventId}::uuid)`,
+  ];
+  if (effects.park) {
+    ctes.push(Prisma.sql`"park" AS (
+      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload", "attempts", "createdAt", "updatedAt")
+      VALUES (${randomUUID()}::uuid, ${tenantId}, ${eventId}::uuid, ${effects.park.awaiting}, ${JSON.stringify(effects.park.payload)}::jsonb, 0, ${now}, ${now}))`);
+  }
+  if (effects.repark) {
+    const payload = effects.repark.payload ? Prisma.sql`, "payload" = ${JSON.stringify(effects.repark.payload)}::jsonb` : Prisma.empty;
+    const attempts = effects.repark.payload ? Prisma.empty : Prisma.sql`, "attempts" = "attempts" + 1`;
+    ctes.push(Prisma.sql`"repark" AS (
+      UPDATE "ParkedEvent" SET "awaiting" = ${effects.repark.awaiting}${attempts}${payload}, "updatedAt" = ${now} WHERE "id" = ${effects.repark.id}::uuid)`);
+  }
+  if (effects.unpark) ctes.push(Prisma.sql`"unpark" AS (DELETE FROM "ParkedEvent" WHERE "id" = ${effects.unpark}::uuid)`);
+  const keys = effects.release ?? [];
+  if (!keys.length) {
+    await tx.$executeRaw`WITH ${Prisma.join(ctes)} SELECT 1`;
+    return [];
+  }
+  const skip = effects.unpark ? Prisma.sql`AND p."id" <> ${effects.unpark}::uuid` : Prisma.empty;
+  return tx.$queryRaw<ParkedRow[]>`
+    WITH ${Prisma.join(ctes)}
+    SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
+           s."module", s."operation", s."recordId"
+      FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
+     WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${[...keys]}::text[]) ${skip}
+     ORDER BY p."createdAt", p."id"`;
 }
 
+/**
+ * Applies, in arrival order, the parked events `parked` (those waiting for keys just stored, or
+ * one being replayed); recursively, those each releases in turn. Their locks were taken with
+ * the record's, or are only tried (locks.ts), or (replay) taken by `lock`.
+ * `removed`: parked rows already applied in this transaction (by a release nested in this one).
+ */
 async function applyParkedRows(
   tx: Tx,
   tenantId: string,
-  where: Prisma.ParkedEventWhereInput,
+  parked: ParkedRow[],
   locks: TransactionLocks,
   lock: LockFn,
   depth = 0,
   removed = new Set<string>(),
 ): Promise<IngestResult[]> {
-  const parked = await tx.parkedEvent.findMany({
-    where: { ...where, tenantId },
-    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-    include: { syncEvent: true },
-  });
   const results: IngestResult[] = [];
   for (const row of parked) {
-    const raw = row.payload as unknown as RawEvent;
+    const raw = row.payload;
     // A row released by an earlier row's nested release (an event about the awaited entity
     // itself, e.g. its parked delete, stores that entity's keys again) is gone already.
     if (raw.kind === 'zoho-fetch' || removed.has(row.id)) continue;
-    const log = row.syncEvent;
     const event: KeyedEvent = {
-      idempotencyKey: log.idempotencyKey,
-      source: log.source,
-      module: log.module,
-      operation: log.operation,
-      recordId: log.recordId,
+      idempotencyKey: row.idempotencyKey,
+      source: row.source,
+      module: row.module,
+      operation: row.operation,
+      recordId: row.recordId,
       raw,
     };
     let applied: Applied;
@@ -353,26 +449,22 @@ async function applyParkedRows(
       applied = await applyRecord(tx, tenantId, recordOf(raw), lock);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
-      await tx.parkedEvent.delete({ where: { id: row.id } });
       removed.add(row.id);
-      await recordOutcome(tx, log.id, { status: 'REJECTED', message: error.message });
-      results.push(resultOf(event, log.id, { status: 'REJECTED', message: error.message }));
+      await recordOutcome(tx, tenantId, row.syncEventId, { status: 'REJECTED', message: error.message }, { unpark: row.id });
+      results.push(resultOf(event, row.syncEventId, { status: 'REJECTED', message: error.message }));
       continue;
     }
     if (applied.status === 'PARKED') {
-      if (applied.awaiting !== row.awaiting) {
-        await tx.parkedEvent.update({ where: { id: row.id }, data: { awaiting: applied.awaiting!, attempts: { increment: 1 }, updatedAt: new Date() } });
-        await recordOutcome(tx, log.id, applied);
-      }
+      if (applied.awaiting !== row.awaiting) await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting! } });
       continue;
     }
-    await tx.parkedEvent.delete({ where: { id: row.id } });
     removed.add(row.id);
     const arrived = parseRefKey(row.awaiting);
     const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
-    await recordOutcome(tx, log.id, { ...applied, message });
-    results.push(resultOf(event, log.id, { ...applied, message }));
-    results.push(...(await releaseParked(tx, tenantId, applied.storedKeys, locks, depth + 1, removed)));
+    // Its own release is one level deeper (none beyond MAX_PARKED_DEPTH).
+    const next = await recordOutcome(tx, tenantId, row.syncEventId, { ...applied, message }, { unpark: row.id, release: depth + 1 > MAX_PARKED_DEPTH ? [] : applied.storedKeys });
+    results.push(resultOf(event, row.syncEventId, { ...applied, message }));
+    results.push(...(await applyParkedRows(tx, tenantId, next, locks, locks.tryAcquire, depth + 1, removed)));
   }
   return results;
 }

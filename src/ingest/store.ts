@@ -3,7 +3,7 @@
  * resolution (or PARKED), identity matching and merging, stale guard, change detection,
  * tombstones. No event log, no parking rows: pipeline.ts does those.
  */
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { canonicalHash } from './raw-event.js';
 import type { LockFn } from './locks.js';
 import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type RefColumn, type UniqueKey } from './record.js';
@@ -111,21 +111,71 @@ function storedKeysOf(entity: EntityType, row: Row): string[] {
     .map((key) => refKey({ entity, key, value: row[key] as string }));
 }
 
-async function findByRef(tx: Tx, tenantId: string, ref: EntityRef): Promise<Row | null> {
-  return delegate(tx, ref.entity).findFirst({ where: { tenantId, [ref.key]: ref.value } });
+/** Entities whose rows carry a studentId (studentIdOf) — read with the row. */
+const HAS_STUDENT: ReadonlySet<EntityType> = new Set(['Registration', 'Payment', 'Enrollment', 'StudentRequest', 'Grade']);
+const DATE_COLUMNS = ['deletedAt', 'sourceUpdatedAt', 'moodleUpdatedAt', 'syncedAt'] as const;
+
+/** The columns of a stored row that applying a record reads (identity, stale guard, fingerprints, keys). */
+function rowColumns(entity: EntityType): string[] {
+  const spec = ENTITIES[entity];
+  return [
+    'id', 'deletedAt', 'sourceUpdatedAt', 'fingerprint', 'syncedAt', ...spec.keys,
+    ...(spec.moodle ? ['moodleUpdatedAt', 'moodleFingerprint'] : []),
+    ...(HAS_STUDENT.has(entity) ? ['studentId'] : []),
+    ...(entity === 'Enrollment' ? ['classId'] : []),
+  ];
+}
+
+const ident = (name: string) => Prisma.raw(`"${name}"`);
+
+/** The parent `ref` names, as `{ id, unitId? }` json (null when absent); the unit for classes (a Moodle grade's unit comes from its class). */
+function parentSql(tenantId: string, ref: EntityRef): Prisma.Sql {
+  const shape = ref.entity === 'Class' ? Prisma.sql`json_build_object('id', p."id", 'unitId', p."unitId")` : Prisma.sql`json_build_object('id', p."id")`;
+  return Prisma.sql`(SELECT ${shape} FROM ${ident(ref.entity)} p WHERE p."tenantId" = ${tenantId} AND p.${ident(ref.key)} = ${ref.value} LIMIT 1)`;
+}
+
+function parentIdSql(tenantId: string, ref: EntityRef): Prisma.Sql {
+  return Prisma.sql`(SELECT p."id" FROM ${ident(ref.entity)} p WHERE p."tenantId" = ${tenantId} AND p.${ident(ref.key)} = ${ref.value} LIMIT 1)`;
+}
+
+/**
+ * One statement for what used to be one per parent plus one for the record's own rows: every
+ * parent the record refers to (by its unique key) and every stored row matching one of the
+ * record's keys (for an enrolment also its student and class), oldest sync first.
+ */
+async function readRecord(tx: Tx, tenantId: string, record: IncomingRecord): Promise<{ parents: ({ id: string; unitId?: string | null } | null)[]; matches: Row[] }> {
+  const refs = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+  const or: Prisma.Sql[] = ownRefs(record).map((ref) => Prisma.sql`e.${ident(ref.key)} = ${ref.value}`);
+  const { studentId, classId } = record.refs;
+  if (record.entity === 'Enrollment' && studentId && classId) {
+    or.push(Prisma.sql`(e."studentId" = ${parentIdSql(tenantId, studentId)} AND e."classId" = ${parentIdSql(tenantId, classId)})`);
+  }
+  const columns = Prisma.raw(rowColumns(record.entity).map((c) => `e."${c}"`).join(', '));
+  const parents = refs.length ? Prisma.sql`json_build_array(${Prisma.join(refs.map((ref) => parentSql(tenantId, ref)))})` : Prisma.sql`NULL::json`;
+  const [row] = await tx.$queryRaw<{ parents: ({ id: string; unitId?: string | null } | null)[] | null; matches: Row[] | null }[]>`
+    SELECT ${parents} AS "parents",
+           (SELECT json_agg(x ORDER BY x."syncedAt") FROM (SELECT ${columns} FROM ${ident(record.entity)} e
+             WHERE e."tenantId" = ${tenantId} AND (${Prisma.join(or, ' OR ')})) x) AS "matches"`;
+  const matches = (row?.matches ?? []).map((m) => {
+    for (const column of DATE_COLUMNS) if (typeof m[column] === 'string') m[column] = new Date(m[column] as string);
+    return m;
+  });
+  return { parents: row?.parents ?? [], matches };
 }
 
 type ResolvedRefs = { ok: true; columns: Partial<Record<RefColumn, string | null>> } | { ok: false; missing: EntityRef };
 
-/** Looks up every parent; tombstoned parents count as present (the child stays hidden with them). */
-async function resolveRefs(tx: Tx, tenantId: string, record: IncomingRecord): Promise<ResolvedRefs> {
+/** Every parent looked up (readRecord); tombstoned parents count as present (the child stays hidden with them). */
+function resolveRefs(record: IncomingRecord, found: ({ id: string; unitId?: string | null } | null)[]): ResolvedRefs {
   const columns: Partial<Record<RefColumn, string | null>> = {};
+  let i = 0;
   for (const [column, ref] of Object.entries(record.refs) as [RefColumn, EntityRef | null][]) {
+    if (ref === undefined) continue;
     if (ref === null) {
       columns[column] = null;
       continue;
     }
-    const parent = await findByRef(tx, tenantId, ref);
+    const parent = found[i++] ?? null;
     if (!parent) return { ok: false, missing: ref };
     columns[column] = parent.id;
     // A grade from Moodle names its course; the unit comes from the class.
@@ -134,12 +184,6 @@ async function resolveRefs(tx: Tx, tenantId: string, record: IncomingRecord): Pr
     }
   }
   return { ok: true, columns };
-}
-
-async function findExisting(tx: Tx, tenantId: string, record: IncomingRecord, refs: Partial<Record<RefColumn, string | null>>) {
-  const or: object[] = ownRefs(record).map((ref) => ({ [ref.key]: ref.value }));
-  if (record.entity === 'Enrollment' && refs.studentId && refs.classId) or.push({ studentId: refs.studentId, classId: refs.classId });
-  return delegate(tx, record.entity).findMany({ where: { tenantId, OR: or }, orderBy: { syncedAt: 'asc' } });
 }
 
 /**
@@ -223,7 +267,8 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
   if (!own.length) throw new IngestInputError(`${record.module}: the record has no id`);
   await lock(lockKeysOf(record));
 
-  const resolved = await resolveRefs(tx, tenantId, record);
+  const read = await readRecord(tx, tenantId, record);
+  const resolved = resolveRefs(record, read.parents);
   if (!resolved.ok) {
     return {
       ...result(record, 'PARKED', null, `waiting for ${describeRef(resolved.missing)}`),
@@ -231,7 +276,7 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
     };
   }
 
-  const matches = await findExisting(tx, tenantId, record, resolved.columns);
+  const matches = read.matches;
   const existing = matches.length > 1 ? await mergeRows(tx, record.entity, matches) : (matches[0] ?? null);
   const spec = ENTITIES[record.entity];
   const moodle = record.source === 'MOODLE';
@@ -319,7 +364,8 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
     throw error;
   }
   if (outcomes && record.entity === 'Grade') {
-    await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
+    // A grade created just now has no outcomes to replace.
+    if (existing) await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
     if (outcomes.length) {
       await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
     }

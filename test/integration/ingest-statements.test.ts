@@ -1,0 +1,106 @@
+/**
+ * SQL statements per ingested event (Prisma `query` events, COMMIT included), pinned: each one
+ * costs the gateway ≈ 1 ms of CPU (Prisma's per-statement overhead), so a regression here is a
+ * throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
+ * about the same record still waits for it.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
+import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { paymentEvent } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const ingestor = new Ingestor();
+
+let other: pg.Client;
+beforeAll(async () => {
+  other = new pg.Client({ connectionString: database.url });
+  await other.connect();
+});
+afterAll(() => other.end());
+
+let sequence = 0;
+function studentEvent(zohoId: string, name: string, modified: string, notificationId = `stmt-${zohoId}-${++sequence}`) {
+  return {
+    notification_id: notificationId,
+    module: 'BTEC_Students',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: 'STU-7001', Full_Name: name, Status: 'Active', Modified_Time: modified },
+  };
+}
+
+async function ingest(body: unknown) {
+  const [event] = zohoWebhookEvents(body);
+  const { result, statements } = await recordStatements(database, () => ingestor.ingest('default', event!));
+  return { status: result.status, statements: statements.length, sql: statements };
+}
+
+describe('statements per event', () => {
+  it('a plain insert, an update, an unchanged re-send and a duplicate', async () => {
+    const zohoId = '9398830077000000001';
+    const created = await ingest(studentEvent(zohoId, 'Pinned Count', '2026-02-13T10:00:00+03:00', 'stmt-pinned'));
+    // claim + the record's locks, parents and own rows, INSERT, outcome + parked lookup, COMMIT
+    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 5 });
+
+    // A child with a parent: still one read for the parent and its own rows.
+    const payment = await ingest(paymentEvent(zohoId, '9398830077000000002', '10.00', '2026-02-13T10:00:00+03:00'));
+    expect({ status: payment.status, statements: payment.statements }).toEqual({ status: 'CREATED', statements: 5 });
+
+    const updated = await ingest(studentEvent(zohoId, 'Pinned Count Renamed', '2026-02-13T10:05:00+03:00'));
+    expect({ status: updated.status, statements: updated.statements }).toEqual({ status: 'UPDATED', statements: 5 });
+
+    const unchanged = await ingest(studentEvent(zohoId, 'Pinned Count Renamed', '2026-02-13T10:05:00+03:00'));
+    expect({ status: unchanged.status, statements: unchanged.statements }).toEqual({ status: 'UNCHANGED', statements: 4 });
+
+    const duplicate = await ingest(studentEvent(zohoId, 'Pinned Count', '2026-02-13T10:00:00+03:00', 'stmt-pinned'));
+    expect({ status: duplicate.status, statements: duplicate.statements }).toEqual({ status: 'DUPLICATE', statements: 2 });
+  });
+
+  it('a parked child, then its parent releasing it', async () => {
+    const studentId = '9398830077000000011';
+    const parked = await ingest(paymentEvent(studentId, '9398830077000000012', '20.00', '2026-02-13T10:00:00+03:00'));
+    // claim + locks, read (parent missing), outcome + parked row, COMMIT
+    expect({ status: parked.status, statements: parked.statements }).toEqual({ status: 'PARKED', statements: 4 });
+
+    const parent = await ingest(studentEvent(studentId, 'Releases A Payment', '2026-02-13T10:05:00+03:00'));
+    // claim (finds the parked payment), what the payment releases in turn (for its locks), the
+    // locks of both, read, INSERT, outcome + lookup, the payment's read, INSERT, its outcome +
+    // unpark + lookup, COMMIT
+    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 10 });
+    const { rows } = await other.query(
+      `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
+      ['9398830077000000012'],
+    );
+    expect(rows).toEqual([{ amount: '20.00', zohoId: studentId }]);
+    expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
+  });
+
+  it('the claim takes the record’s entity lock: an event about a locked record waits for it', async () => {
+    const zohoId = '9398830077000000021';
+    await other.query('BEGIN');
+    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended('default|Student:zohoId:${zohoId}', 0))`);
+    let settled = false;
+    const pending = ingest(studentEvent(zohoId, 'Waits For The Lock', '2026-02-13T10:00:00+03:00')).finally(() => {
+      settled = true;
+    });
+    try {
+      let waiting = false;
+      for (let i = 0; i < 300 && !waiting; i++) {
+        const { rows } = await other.query(
+          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
+        );
+        waiting = rows.length > 0;
+        if (!waiting) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(waiting).toBe(true);
+      expect(settled).toBe(false);
+    } finally {
+      await other.query('COMMIT');
+    }
+    expect((await pending).status).toBe('CREATED');
+  });
+});
