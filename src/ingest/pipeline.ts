@@ -332,6 +332,8 @@ interface LoggedOutcome {
   entityType?: string | null;
   entityId?: string | null;
   studentId?: string | null;
+  /** A created grade's learning outcomes (Applied.learningOutcomes), written in the same statement. */
+  learningOutcomes?: Applied['learningOutcomes'];
 }
 
 /** A parked event as it is applied: the parked row with what its event-log row says about the event. */
@@ -398,6 +400,15 @@ async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome:
     const attempts = effects.repark.payload ? Prisma.empty : Prisma.sql`, "attempts" = "attempts" + 1`;
     ctes.push(Prisma.sql`"repark" AS (
       UPDATE "ParkedEvent" SET "awaiting" = ${effects.repark.awaiting}${attempts}${payload}, "updatedAt" = ${now} WHERE "id" = ${effects.repark.id}::uuid)`);
+  }
+  const los = outcome.learningOutcomes;
+  if (los?.outcomes.length) {
+    const rows = los.outcomes.map((lo, position) => ({ ...lo, achieved: lo.achieved ?? false, id: randomUUID(), position }));
+    ctes.push(Prisma.sql`"outcomes" AS (
+      INSERT INTO "LearningOutcome" ("id", "gradeId", "position", "code", "title", "definition", "score", "feedback", "achieved")
+      SELECT x."id", ${los.gradeId}::uuid, x."position", x."code", x."title", x."definition", x."score", x."feedback", x."achieved"
+        FROM json_to_recordset(${JSON.stringify(rows)}::json)
+          AS x("id" uuid, "position" int, "code" text, "title" text, "definition" text, "score" text, "feedback" text, "achieved" boolean))`);
   }
   if (effects.unpark) ctes.push(Prisma.sql`"unpark" AS (DELETE FROM "ParkedEvent" WHERE "id" = ${effects.unpark}::uuid)`);
   const keys = effects.release ?? [];

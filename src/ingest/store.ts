@@ -6,7 +6,7 @@
 import { Prisma } from '../generated/prisma/client.js';
 import { canonicalHash } from './raw-event.js';
 import type { LockFn } from './locks.js';
-import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type RefColumn, type UniqueKey } from './record.js';
+import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type LearningOutcomeInput, type RefColumn, type UniqueKey } from './record.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -23,6 +23,11 @@ export interface Applied {
   awaiting?: string;
   /** Keys of the stored row: parked events awaiting any of them can now be applied. */
   storedKeys: string[];
+  /**
+   * CREATED grade: its learning outcomes, not written yet. The caller MUST write them with the
+   * event's outcome (pipeline.ts recordOutcome does), in the same transaction.
+   */
+  learningOutcomes?: { gradeId: string; outcomes: LearningOutcomeInput[] };
 }
 
 interface Row {
@@ -363,15 +368,21 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
     }
     throw error;
   }
+  let pending: Applied['learningOutcomes'];
   if (outcomes && record.entity === 'Grade') {
-    // A grade created just now has no outcomes to replace.
-    if (existing) await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
-    if (outcomes.length) {
-      await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
+    if (existing) {
+      await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
+      if (outcomes.length) {
+        await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
+      }
+    } else if (outcomes.length) {
+      // A grade created just now has no outcomes to replace; its own go in with its outcome (the caller's recordOutcome).
+      pending = { gradeId: row.id, outcomes };
     }
   }
   const restored = existing?.deletedAt && !zohoOwned ? (takesOver ? 'restored: Zoho has the record Moodle deleted' : 'restored: newer than its deletion') : null;
-  return result(record, existing ? 'UPDATED' : 'CREATED', row, restored, storedKeysOf(record.entity, row));
+  const applied = result(record, existing ? 'UPDATED' : 'CREATED', row, restored, storedKeysOf(record.entity, row));
+  return pending ? { ...applied, learningOutcomes: pending } : applied;
 }
 
 function laterOf(a: Date | null, b: Date | null): Date | null {

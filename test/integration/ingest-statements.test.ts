@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
 import { paymentEvent } from '../support/webhooks.js';
@@ -32,8 +32,8 @@ function studentEvent(zohoId: string, name: string, modified: string, notificati
   };
 }
 
-async function ingest(body: unknown) {
-  const [event] = zohoWebhookEvents(body);
+async function ingest(body: unknown, sender: 'zoho' | 'moodle' = 'zoho') {
+  const [event] = sender === 'zoho' ? zohoWebhookEvents(body) : [moodleEvent(body)];
   const { result, statements } = await recordStatements(database, () => ingestor.ingest('default', event!));
   return { status: result.status, statements: statements.length, sql: statements };
 }
@@ -57,6 +57,32 @@ describe('statements per event', () => {
 
     const duplicate = await ingest(studentEvent(zohoId, 'Pinned Count', '2026-02-13T10:00:00+03:00', 'stmt-pinned'));
     expect({ status: duplicate.status, statements: duplicate.statements }).toEqual({ status: 'DUPLICATE', statements: 2 });
+  });
+
+  it('a Moodle grade with learning outcomes for a stored student and course', async () => {
+    const body = {
+      event: 'submission_graded',
+      event_id: 'stmt-moodle-grade-1',
+      data: {
+        student_id: '00042', assignment_id: '77001', course_id: '2001', assignment_name: 'Pinned assignment', finalgrade: 31, grademax: 40, grademin: 0,
+        attempt_number: 1, grader_id: '00719001', grader_name: 'Omar Khalil', grader_role: 'teacher', feedback: 'Good.', timemodified: 1_771_000_000,
+        learning_outcomes: [
+          { code: 'A.P1', description: 'Describe data structures', score: 'P', feedback: 'ok', achieved: 1 },
+          { code: 'A.M1', description: 'Compare data structures', score: 'M', feedback: 'ok', achieved: 1 },
+        ],
+      },
+    };
+    const created = await ingest(body, 'moodle');
+    // claim + locks, read (student, course, own rows), INSERT grade, outcome + its learning outcomes + lookup, COMMIT
+    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 5 });
+    const { rows } = await other.query(
+      `SELECT l."code", l."position", l."achieved" FROM "LearningOutcome" l JOIN "Grade" g ON g.id = l."gradeId" WHERE g."compositeKey" = $1 ORDER BY l."position"`,
+      ['00042_77001'],
+    );
+    expect(rows).toEqual([
+      { code: 'A.P1', position: 0, achieved: true },
+      { code: 'A.M1', position: 1, achieved: true },
+    ]);
   });
 
   it('a parked child, then its parent releasing it', async () => {
