@@ -31,10 +31,11 @@ export function preSerializedResult(stored: Buffer): ExecutionResult {
 
 /**
  * The response cache's store on Redis, in place of @envelop/response-cache-redis, whose
- * entity index sets never expire (they grow for as long as Redis runs) and whose typename
- * invalidation runs KEYS, and which parses every hit. Here a result lives `ttl` ms; each entity it contains (`Student:<id>`)
- * indexes it in a set that expires with the longest-lived result in it; invalidating an
- * entity deletes exactly the results in its set. Keys are prefixed by the client's keyPrefix.
+ * entity index sets never expire (they grow for as long as Redis runs), whose typename
+ * invalidation runs KEYS, and which parses every hit. Here a result lives `ttl` ms, stored
+ * pre-serialized (above); each entity it contains (`Student:<id>`) indexes it in a set that
+ * expires with the longest-lived result in it; invalidating an entity deletes exactly the
+ * results in its set. Keys are prefixed by the client's keyPrefix.
  */
 export function createRedisResponseCache(redis: Redis): Cache & { flush(): Promise<void> } {
   const resultKey = (id: string) => `result:${id}`;

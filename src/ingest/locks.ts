@@ -9,7 +9,7 @@
  * (`tryAcquire`): when another transaction holds it, this one rolls back (LockBusyError,
  * retried by the pipeline) instead of waiting while holding locks — the wait that deadlocked.
  */
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -19,6 +19,14 @@ export class LockBusyError extends Error {
 }
 
 export type LockFn = (keys: readonly string[]) => Promise<void>;
+
+/**
+ * The one sorted call of the rule above, as a statement (or a subquery: one row per key): waits
+ * for `keys` (tenant-qualified, sorted, see `TransactionLocks.pending`) in the order given.
+ */
+export function waitForLocksSql(keys: readonly string[]): Prisma.Sql {
+  return Prisma.sql`SELECT pg_advisory_xact_lock(hashtextextended(t."k", 0))::text AS "v" FROM unnest(${keys}::text[]) WITH ORDINALITY AS t("k", "n") ORDER BY t."n"`;
+}
 
 export class TransactionLocks {
   private readonly held = new Set<string>();
@@ -30,41 +38,34 @@ export class TransactionLocks {
 
   /** Waits for every key not held yet, in sorted order, in one statement. */
   readonly acquire: LockFn = async (keys) => {
-    const wanted = this.missing(keys);
+    const wanted = this.pending(keys);
     if (!wanted.length) return;
-    await this.tx.$executeRawUnsafe(
-      'SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n',
-      wanted,
-    );
-    for (const key of wanted) this.held.add(key);
+    await this.tx.$executeRaw(waitForLocksSql(wanted));
+    this.taken(wanted);
   };
 
   /** Takes every key not held yet without waiting; throws LockBusyError if one is taken. */
   readonly tryAcquire: LockFn = async (keys) => {
-    const wanted = this.missing(keys);
+    const wanted = this.pending(keys);
     if (!wanted.length) return;
     const [row] = await this.tx.$queryRawUnsafe<{ busy: number }[]>(
       'SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(hashtextextended(k, 0)))::int AS busy FROM unnest($1::text[]) AS t(k)',
       wanted,
     );
     if (row?.busy) throw new LockBusyError(`${row.busy} of ${wanted.length} entity locks are held by another transaction`);
-    for (const key of wanted) this.held.add(key);
+    this.taken(wanted);
   };
 
   /**
-   * For a caller that takes the locks inside another statement (the pipeline's claim, with the
-   * same `acquire` SQL over this list): the keys not held yet, sorted, as that statement takes
-   * them. Call `taken` once the statement has run.
+   * The keys not held yet, tenant-qualified and sorted: what `acquire` waits for, and what a
+   * caller taking the locks inside another statement (the pipeline's claim, through
+   * `waitForLocksSql`) passes it. Such a caller reports them with `taken` once it has run.
    */
   pending(keys: readonly string[]): string[] {
-    return this.missing(keys);
+    return [...new Set(keys.map((k) => `${this.tenantId}|${k}`))].filter((k) => !this.held.has(k)).sort();
   }
 
   taken(wanted: readonly string[]): void {
     for (const key of wanted) this.held.add(key);
-  }
-
-  private missing(keys: readonly string[]): string[] {
-    return [...new Set(keys.map((k) => `${this.tenantId}|${k}`))].filter((k) => !this.held.has(k)).sort();
   }
 }

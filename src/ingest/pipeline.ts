@@ -9,7 +9,7 @@ import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
+import { LockBusyError, TransactionLocks, waitForLocksSql, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
 import { applyRecord, describeRef, lockKeysOf, ownKeysOf, parseRefKey, type Applied, type Tx } from './store.js';
@@ -232,8 +232,7 @@ async function claim(
       SELECT json_agg(p."payload") AS "payloads" FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${keys}::text[]))
     SELECT c."id", k."payloads" AS "parked",
            CASE WHEN c."id" IS NOT NULL AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 THEN
-             (SELECT count(l."v") FROM (SELECT pg_advisory_xact_lock(hashtextextended(t."k", 0))::text AS "v"
-                                          FROM unnest(${lockKeys}::text[]) WITH ORDINALITY AS t("k", "n") ORDER BY t."n") l)
+             (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
            o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
       FROM parked k
