@@ -23,6 +23,7 @@ import { rateLimits } from './http/rate-limits.js';
 import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { webhookRoutes } from './http/webhooks.js';
+import { compiledStudentReads } from './read/compiled-reads.js';
 import { Ingestor } from './ingest/pipeline.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -151,6 +152,8 @@ export function buildApp(options: AppOptions): App {
       queryCostLimit(schema, MAX_QUERY_COST),
       ...(options.introspection === false ? [useDisableIntrospection(), guardServiceSdl()] : []),
       logUnexpectedErrors(),
+      // Before the cache: on a miss the cache runs this execute (its typename-augmented document).
+      compiledStudentReads(),
       ...(cache ? [cache.plugin] : []),
     ],
   });
