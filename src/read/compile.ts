@@ -1,20 +1,17 @@
 import { Kind, type DocumentNode, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
-import { STUDENT_TREE } from './student-tree.js';
-
-/** json_build_object takes at most 100 arguments: 50 keys. Wider selections take the resolver path. */
-const MAX_KEYS = 50;
+import { STUDENT_TREE, type NestedSql } from './student-tree.js';
 
 /**
- * A query operation whose root is one Student field (plus any `__typename`), compiled to the
- * SQL expression of its `data` object over the student row alias `s`. Null when anything in it
- * is outside what compiled reads answer (see compiledReadOf).
+ * A query operation whose root is one Student field (plus any `__typename`), compiled to SQL.
+ * Objects are `row_to_json` of a derived table whose columns are named by response key (compact
+ * JSON, key order kept); lists are `json_agg` over an ordered derived table.
  */
 export interface CompiledRead {
   operation: OperationDefinitionNode;
   /** The Student root field (`student` or `me`). */
   field: FieldNode;
-  /** `json_build_object(...)` of the whole `data` object; the root field's value is the row `s`. */
-  dataSql: string;
+  /** The select list of the `data` object over the student row `s` (`… as "key", …`). */
+  dataColumns: string;
 }
 
 /**
@@ -34,21 +31,20 @@ export function compileStudentRead(document: DocumentNode, operationName: string
   const root = compiler.collect('Query', [operation.selectionSet]);
   if (!root) return null;
   let field: FieldNode | undefined;
-  const pairs: string[] = [];
+  const columns: string[] = [];
   for (const [key, nodes] of root) {
     const name = nodes[0]!.name.value;
     if (name === '__typename') {
-      pairs.push(`'${key}', 'Query'::text`);
+      columns.push(`'Query'::text as "${key}"`);
       continue;
     }
     if (!rootFields.has(name) || field || nodes.length > 1) return null;
     field = nodes[0]!;
     const student = compiler.object('Student', nodes, 's');
     if (!student) return null;
-    pairs.push(`'${key}', ${student}`);
+    columns.push(`${student} as "${key}"`);
   }
-  if (!field || pairs.length > MAX_KEYS) return null;
-  return { operation, field, dataSql: `json_build_object(${pairs.join(', ')})` };
+  return field ? { operation, field, dataColumns: columns.join(', ') } : null;
 }
 
 class SelectionCompiler {
@@ -82,33 +78,43 @@ class SelectionCompiler {
     return fields;
   }
 
-  /** `json_build_object(...)` of the selection of `nodes` on a `typeName` row aliased `row`. */
+  /** The JSON object of the selection of `nodes` on a `typeName` row aliased `row`. */
   object(typeName: string, nodes: readonly FieldNode[], row: string): string | null {
+    const columns = this.columns(typeName, nodes, row);
+    if (!columns) return null;
+    const o = `o${++this.aliases}`;
+    return `(select row_to_json(${o}) from (select ${columns}) ${o})`;
+  }
+
+  /** The select list (`expr as "key", …`) of the selection of `nodes` on a `typeName` row aliased `row`. */
+  private columns(typeName: string, nodes: readonly FieldNode[], row: string): string | null {
     const sets = nodes.map((n) => n.selectionSet).filter((s): s is SelectionSetNode => s !== undefined);
     const fields = this.collect(typeName, sets);
     const tree = STUDENT_TREE[typeName];
-    if (!fields || !tree || fields.size === 0 || fields.size > MAX_KEYS) return null;
-    const pairs: string[] = [];
+    if (!fields || !tree || fields.size === 0) return null;
+    const columns: string[] = [];
     for (const [key, fieldNodes] of fields) {
       const name = fieldNodes[0]!.name.value;
       if (fieldNodes.some((n) => n.arguments?.length)) return null;
-      if (name === '__typename') {
-        pairs.push(`'${key}', '${typeName}'::text`);
-        continue;
-      }
-      const spec = tree[name];
-      if (!spec) return null;
+      const spec = name === '__typename' ? null : tree[name];
       let value: string | null;
-      if (spec.kind === 'leaf') value = spec.sql(row);
+      if (name === '__typename') value = `'${typeName}'::text`;
+      else if (!spec) return null;
+      else if (spec.kind === 'leaf') value = spec.sql(row);
       else if (spec.kind === 'variant') value = this.object(spec.type, fieldNodes, row);
-      else {
-        const target = `t${++this.aliases}`;
-        const object = this.object(spec.type, fieldNodes, target);
-        value = object && spec.sql(row, target, object);
-      }
+      else value = this.nested(spec, fieldNodes, row);
       if (value === null) return null;
-      pairs.push(`'${key}', ${value}`);
+      columns.push(`${value} as "${key}"`);
     }
-    return `json_build_object(${pairs.join(', ')})`;
+    return columns.join(', ');
+  }
+
+  private nested(spec: NestedSql, nodes: readonly FieldNode[], row: string): string | null {
+    const t = `t${++this.aliases}`;
+    const columns = this.columns(spec.type, nodes, t);
+    if (!columns) return null;
+    const o = `o${this.aliases}`;
+    const rows = `(select ${columns} from ${spec.from(row, t)}) ${o}`;
+    return spec.kind === 'many' ? `(select coalesce(json_agg(${o}), '[]'::json) from ${rows})` : `(select row_to_json(${o}) from ${rows})`;
   }
 }

@@ -85,8 +85,8 @@ class Plan {
     if (sql === undefined) {
       const match = key === 'id' ? 's.id = $2::uuid' : `s."${key}" = $2::text`;
       sql =
-        `select ${this.compiled.dataSql}::text as data from "Student" s ` +
-        `where s."tenantId" = $1::text and s."deletedAt" is null and ${match}${self ? ` and s."moodleUserId" = $3::text` : ''} limit 1`;
+        `select row_to_json(d)::text as data from (select ${this.compiled.dataColumns} from "Student" s ` +
+        `where s."tenantId" = $1::text and s."deletedAt" is null and ${match}${self ? ` and s."moodleUserId" = $3::text` : ''} limit 1) d`;
       this.statements.set(name, sql);
     }
     return sql;

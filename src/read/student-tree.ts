@@ -19,13 +19,14 @@ export interface LeafSql {
 }
 
 /**
- * An object or list of `type` rows. `sql` wraps `object`, the JSON of the target row under
- * alias `target`, into a subquery correlated with the current row `row`.
+ * An object (`one`: the first row, or null) or a list (`many`: a JSON array) of `type` rows:
+ * `from` is the FROM clause over the target alias `t`, correlated with the current row `row`,
+ * with its WHERE and, for lists, ORDER BY (the array keeps that order).
  */
 export interface NestedSql {
-  kind: 'nested';
+  kind: 'one' | 'many';
   type: string;
-  sql(row: string, target: string, object: string): string;
+  from(row: string, t: string): string;
 }
 
 /** Another GraphQL type over the same row (Pothos variants: Student → Academics, Finance). */
@@ -49,26 +50,21 @@ const variant = (type: string): VariantSql => ({ kind: 'variant', type });
 
 /** A to-one relation: the target row whose `id` the current row references, or null. */
 function toOne(type: string, foreignKey: string, { live }: { live: boolean }): NestedSql {
-  const liveOnly = live ? ` and __T__."deletedAt" is null` : '';
   return {
-    kind: 'nested',
+    kind: 'one',
     type,
-    sql: (row, t, object) => `(select ${object} from "${type}" ${t} where ${t}.id = ${row}."${foreignKey}"${liveOnly.replace('__T__', t)})`,
+    from: (row, t) => `"${type}" ${t} where ${t}.id = ${row}."${foreignKey}"${live ? ` and ${t}."deletedAt" is null` : ''}`,
   };
 }
 
-/** A list: the target rows matching `where` (over alias t), as a JSON array in `orderBy` order. */
+/** A list: the target rows matching `where` (over alias t), in `orderBy` order. */
 function toMany(type: string, where: (row: string, t: string) => string, orderBy: (t: string) => string): NestedSql {
-  return {
-    kind: 'nested',
-    type,
-    sql: (row, t, object) => `(select coalesce(json_agg(${object} order by ${orderBy(t)}), '[]'::json) from "${type}" ${t} where ${where(row, t)})`,
-  };
+  return { kind: 'many', type, from: (row, t) => `"${type}" ${t} where ${where(row, t)} order by ${orderBy(t)}` };
 }
 
-/** An object chosen by a subquery: `from` selects the target row (alias t) for the current row. */
-function chosen(type: string, from: (row: string, t: string) => string): NestedSql {
-  return { kind: 'nested', type, sql: (row, t, object) => `(select ${object} ${from(row, t)})` };
+/** An object chosen by a query: `where` (over alias t) selects, orders and limits the target rows. */
+function chosen(type: string, where: (row: string, t: string) => string): NestedSql {
+  return { kind: 'one', type, from: (row, t) => `"${type}" ${t} where ${where(row, t)}` };
 }
 
 // The live filters and orderings of schema/live.ts.
@@ -118,7 +114,7 @@ export const STUDENT_TREE: Record<string, Record<string, FieldSql>> = {
   },
   Academics: {
     registrations: toMany('Registration', (s, t) => `${t}."studentId" = ${s}.id and ${liveRegistration(t)}`, registrationOrder),
-    currentProgram: chosen('Program', (s, t) => `from "Program" ${t} where ${t}.id = ${currentProgramId(s)}`),
+    currentProgram: chosen('Program', (s, t) => `${t}.id = ${currentProgramId(s)}`),
     unitsTotal: computed((s) => `(select count(*)::int from "Unit" tu where tu."programId" = ${currentProgramId(s)} and tu."deletedAt" is null)`),
     unitsCompleted: computed(
       (s) =>
@@ -142,7 +138,7 @@ export const STUDENT_TREE: Record<string, Record<string, FieldSql>> = {
     nextDue: chosen(
       'Payment',
       (s, t) =>
-        `from "Payment" ${t} where ${t}."studentId" = ${s}.id and ${t}."deletedAt" is null and ${t}.status = 'PENDING' ` +
+        `${t}."studentId" = ${s}.id and ${t}."deletedAt" is null and ${t}.status = 'PENDING' ` +
         `and (${t}."dueDate" is null or ${t}."dueDate" >= ${todayUtc}) order by ${paymentOrder(t)} limit 1`,
     ),
     payments: toMany('Payment', (s, t) => `${t}."studentId" = ${s}.id and ${t}."deletedAt" is null`, paymentOrder),

@@ -40,6 +40,19 @@ describe('token verification', () => {
     await expect(verify(none)).rejects.toBeInstanceOf(AuthenticationError);
   });
 
+  it('remembers a verified token only until it expires, and never a rejected one', async () => {
+    const verify = createTokenVerifier({ secret: SECRET });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await signToken({ sub: 's', role: 'admin', tenant: 't' }, SECRET, exp);
+    await expect(verify(shortLived)).resolves.toMatchObject({ sub: 's' });
+    await expect(verify(shortLived)).resolves.toMatchObject({ sub: 's' });
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await expect(verify(shortLived)).rejects.toThrow('token expired');
+    const forged = `${shortLived.slice(0, shortLived.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+    await expect(verify(forged)).rejects.toThrow(/invalid token/);
+    await expect(verify(forged)).rejects.toThrow(/invalid token/);
+  });
+
   it('checks the claims: role, tenant, and moodleUserId for students', async () => {
     const verify = createTokenVerifier({ secret: SECRET });
     const sign = (payload: Record<string, unknown>) => new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setSubject('s').sign(new TextEncoder().encode(SECRET));
