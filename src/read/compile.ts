@@ -1,26 +1,29 @@
 import { Kind, type DocumentNode, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { STUDENT_TREE, type NestedSql } from './student-tree.js';
 
+/** The root fields compiled reads answer, and the type of what each returns. */
+const ROOT_TYPES: Record<string, string> = { student: 'Student', me: 'Student', students: 'StudentConnection' };
+
 /**
- * A query operation whose root is one Student field (plus any `__typename`), compiled to SQL.
+ * A query operation whose root is one of ROOT_TYPES (plus any `__typename`), compiled to SQL.
  * Objects are `row_to_json` of a derived table whose columns are named by response key (compact
  * JSON, key order kept); lists are `json_agg` over an ordered derived table.
  */
 export interface CompiledRead {
   operation: OperationDefinitionNode;
-  /** The Student root field (`student` or `me`). */
+  /** The root field (`student`, `me` or `students`). */
   field: FieldNode;
-  /** The select list of the `data` object over the student row `s` (`… as "key", …`). */
+  /** The select list of the `data` object (`… as "key", …`): over the student row `s`, or the CTE `page` for `students`. */
   dataColumns: string;
 }
 
 /**
  * Compiles `document`'s operation (by name, or its only one) when it is a query whose selections
- * are exactly one root field of `rootFields` (returning Student) and `__typename`s, with no
- * directives anywhere, and every field below it is in STUDENT_TREE. Otherwise null: the query is
- * executed by graphql-js and the Pothos resolvers, which also produce every error message.
+ * are exactly one root field of ROOT_TYPES and `__typename`s, with no directives anywhere, and
+ * every field below it is in STUDENT_TREE. Otherwise null: the query is executed by graphql-js
+ * and the Pothos resolvers, which also produce every error message.
  */
-export function compileStudentRead(document: DocumentNode, operationName: string | null | undefined, rootFields: ReadonlySet<string>): CompiledRead | null {
+export function compileStudentRead(document: DocumentNode, operationName: string | null | undefined): CompiledRead | null {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
   if (!operation || operation.operation !== 'query' || operation.directives?.length) return null;
@@ -38,11 +41,12 @@ export function compileStudentRead(document: DocumentNode, operationName: string
       columns.push(`'Query'::text as "${key}"`);
       continue;
     }
-    if (!rootFields.has(name) || field || nodes.length > 1) return null;
+    const type = Object.hasOwn(ROOT_TYPES, name) ? ROOT_TYPES[name]! : null;
+    if (!type || field || nodes.length > 1) return null;
     field = nodes[0]!;
-    const student = compiler.object('Student', nodes, 's');
-    if (!student) return null;
-    columns.push(`${student} as "${key}"`);
+    const value = compiler.object(type, nodes, 's');
+    if (!value) return null;
+    columns.push(`${value} as "${key}"`);
   }
   return field ? { operation, field, dataColumns: columns.join(', ') } : null;
 }
@@ -90,13 +94,13 @@ class SelectionCompiler {
   private columns(typeName: string, nodes: readonly FieldNode[], row: string): string | null {
     const sets = nodes.map((n) => n.selectionSet).filter((s): s is SelectionSetNode => s !== undefined);
     const fields = this.collect(typeName, sets);
-    const tree = STUDENT_TREE[typeName];
+    const tree = Object.hasOwn(STUDENT_TREE, typeName) ? STUDENT_TREE[typeName] : undefined;
     if (!fields || !tree || fields.size === 0) return null;
     const columns: string[] = [];
     for (const [key, fieldNodes] of fields) {
       const name = fieldNodes[0]!.name.value;
       if (fieldNodes.some((n) => n.arguments?.length)) return null;
-      const spec = name === '__typename' ? null : tree[name];
+      const spec = name !== '__typename' && Object.hasOwn(tree, name) ? tree[name] : undefined;
       let value: string | null;
       if (name === '__typename') value = `'${typeName}'::text`;
       else if (!spec) return null;

@@ -25,7 +25,7 @@ export function compiledStudentReads(): Plugin<Context> {
     const key = operationName ?? '';
     let plan = byName.get(key);
     if (plan === undefined) {
-      const compiled = compileStudentRead(document, operationName, ROOT_FIELDS);
+      const compiled = compileStudentRead(document, operationName);
       plan = compiled && new Plan(compiled);
       byName.set(key, plan);
     }
@@ -41,12 +41,25 @@ export function compiledStudentReads(): Plugin<Context> {
   };
 }
 
-const ROOT_FIELDS = new Set(['student', 'me']);
 const KEYS = ['id', 'moodleUserId', 'zohoId', 'studentNumber'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** schema/student.ts `students`: defaultSize and maxSize. */
+const PAGE = { default: 20, max: 100 };
+/** Search terms with LIKE wildcards or escapes take the resolver path (Prisma decides their meaning). */
+const LIKE_SPECIAL = /[%_\\]/;
+
+/** One way a request reads: the SQL conditions (over `s`) beyond tenant and tombstone, and their values. */
+interface Lookup {
+  /** Names the statement variant: the same shape gives the same SQL text (prepared once per connection). */
+  shape: string;
+  where: (next: () => string) => string;
+  values: unknown[];
+  /** `students`: page size and the `after` cursor's id. */
+  page?: { size: number; after: string | null };
+}
 
 class Plan {
-  /** SQL text by lookup key and viewer kind, built once: the same string hits the prepared-statement cache. */
+  /** SQL text by lookup shape, built once: the same string hits the prepared-statement cache. */
   private readonly statements = new Map<string, string>();
 
   constructor(private readonly compiled: CompiledRead) {}
@@ -55,42 +68,96 @@ class Plan {
   async run(args: ExecutionArgs): Promise<ExecutionResult | null> {
     const ctx = args.contextValue as Context;
     const role = ctx.viewer?.role;
+    if (!(role === 'student' || role === 'staff' || role === 'admin')) return null;
     const lookup = this.lookupOf(args, ctx);
-    if (!lookup || !(role === 'student' || role === 'staff' || role === 'admin')) return null;
+    if (!lookup) return null;
+    const params: unknown[] = [ctx.tenantId, ...(lookup.page ? [lookup.page.size, lookup.page.after !== null] : []), ...lookup.values];
     // A student sees only themself (schema/student.ts visibleStudents).
     const self = role === 'student' ? (ctx.viewer!.moodleUserId ?? '\u0000') : null;
-    const params: string[] = [ctx.tenantId, lookup.value];
     if (self !== null) params.push(self);
-    const rows = await db.$queryRawUnsafe<{ data: string }[]>(this.statement(lookup.key, self !== null), ...params);
+    const rows = await db.$queryRawUnsafe<{ data: string }[]>(this.statement(lookup, self !== null), ...params);
     return rows[0] ? preSerializedData(rows[0].data) : null;
   }
 
-  private lookupOf(args: ExecutionArgs, ctx: Context): { key: string; value: string } | null {
-    const field = this.compiled.field;
-    if (field.name.value === 'me') {
-      return ctx.viewer?.role === 'student' && ctx.viewer.moodleUserId ? { key: 'moodleUserId', value: ctx.viewer.moodleUserId } : null;
+  private lookupOf(args: ExecutionArgs, ctx: Context): Lookup | null {
+    const name = this.compiled.field.name.value;
+    if (name === 'me') {
+      const own = ctx.viewer?.role === 'student' ? ctx.viewer.moodleUserId : undefined;
+      return own ? { shape: 'me', where: (p) => `s."moodleUserId" = ${p()}::text`, values: [own] } : null;
     }
     const values = argumentsOf(args.schema, this.compiled, args.variableValues);
     if (!values) return null;
-    const given = KEYS.filter((k) => values[k] !== null && values[k] !== undefined);
-    if (given.length !== 1) return null;
-    const key = given[0]!;
-    const value = String(values[key]);
-    return key === 'id' && !UUID.test(value) ? null : { key, value };
+    return name === 'students' ? pageLookup(values) : keyLookup(values);
   }
 
-  private statement(key: string, self: boolean): string {
-    const name = `${key}:${self}`;
+  private statement(lookup: Lookup, self: boolean): string {
+    const name = `${lookup.shape}:${self}`;
     let sql = this.statements.get(name);
     if (sql === undefined) {
-      const match = key === 'id' ? 's.id = $2::uuid' : `s."${key}" = $2::text`;
-      sql =
-        `select row_to_json(d)::text as data from (select ${this.compiled.dataColumns} from "Student" s ` +
-        `where s."tenantId" = $1::text and s."deletedAt" is null and ${match}${self ? ` and s."moodleUserId" = $3::text` : ''} limit 1) d`;
+      let next = lookup.page ? 3 : 1;
+      const param = () => `$${++next}`;
+      const where = `s."tenantId" = $1::text and s."deletedAt" is null and ${lookup.where(param)}${self ? ` and s."moodleUserId" = ${param()}::text` : ''}`;
+      const data = `select row_to_json(d)::text as data from (select ${this.compiled.dataColumns}`;
+      sql = lookup.page
+        ? `with page_args as (select $3::boolean as after_given), page as (select r.*, row_number() over (order by r."fullName", r.id) as n from (select s.* from "Student" s where ${where} ` +
+          `order by s."fullName", s.id${lookup.page.after ? ' offset 1' : ''} limit $2::int + 1) r) ${data}) d`
+        : `${data} from "Student" s where ${where} limit 1) d`;
       this.statements.set(name, sql);
     }
     return sql;
   }
+}
+
+/** `student(...)`: exactly one key, a well-formed id (schema/student.ts studentSelector). */
+function keyLookup(values: Record<string, unknown>): Lookup | null {
+  const given = KEYS.filter((k) => values[k] !== null && values[k] !== undefined);
+  if (given.length !== 1) return null;
+  const key = given[0]!;
+  const value = String(values[key]);
+  if (key === 'id' && !UUID.test(value)) return null;
+  return { shape: key, where: (p) => (key === 'id' ? `s.id = ${p()}::uuid` : `s."${key}" = ${p()}::text`), values: [value] };
+}
+
+/**
+ * `students(...)` forward pages as schema/student.ts and @pothos/plugin-prisma answer them:
+ * search in name, email or student number (case-insensitive, trimmed), status, ordered by name
+ * then id; `after` is Prisma's cursor (rows from the cursor row's position on, the first skipped).
+ * Backward pages, bad sizes and bad cursors take the resolver path (and its errors).
+ */
+function pageLookup(values: Record<string, unknown>): Lookup | null {
+  const { first, after, before, last, search, status } = values as Record<string, string | number | null | undefined>;
+  if (before != null || last != null || (first != null && (typeof first !== 'number' || first < 0))) return null;
+  const term = typeof search === 'string' ? search.trim() : '';
+  if (LIKE_SPECIAL.test(term)) return null;
+  let afterId: string | null = null;
+  if (after != null) {
+    const decoded = Buffer.from(String(after), 'base64').toString('utf8');
+    afterId = decoded.startsWith('GPC:S:') ? decoded.slice(6) : '';
+    if (!UUID.test(afterId)) return null;
+  }
+  const conditions: ((p: () => string) => string)[] = [];
+  const bound: unknown[] = [];
+  if (status != null) {
+    conditions.push((p) => `s.status = ${p()}::"StudentStatus"`);
+    bound.push(status);
+  }
+  if (term) {
+    conditions.push((p) => {
+      const pattern = p();
+      return `(s."fullName" ilike ${pattern} or s.email ilike ${pattern} or s."studentNumber" ilike ${pattern})`;
+    });
+    bound.push(`%${term}%`);
+  }
+  if (afterId !== null) {
+    conditions.push((p) => `(s."fullName", s.id) >= (select c."fullName", c.id from "Student" c where c.id = ${p()}::uuid)`);
+    bound.push(afterId);
+  }
+  return {
+    shape: `page:${status != null}:${term !== ''}:${afterId !== null}`,
+    where: (p) => (conditions.length ? conditions.map((c) => c(p)).join(' and ') : 'true'),
+    values: bound,
+    page: { size: Math.min(first ?? PAGE.default, PAGE.max), after: afterId },
+  };
 }
 
 /** The root field's arguments with variables coerced as graphql-js would; null when they do not coerce. */

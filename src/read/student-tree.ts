@@ -91,7 +91,30 @@ const paid = (t: string) => `${t}.status = 'PAID'`;
 const overdue = (t: string) => `(${t}.status = 'OVERDUE' or (${t}.status = 'PENDING' and ${t}."dueDate" < ${todayUtc}))`;
 const amount = (sql: string) => `round(${sql}, 2)::text`;
 
+/**
+ * `students(...)` pages: compiled-reads.ts runs them with the CTE `page` (the page's Student rows
+ * plus the row after it, numbered `n` from 1 in order), `$2` the page size and the CTE
+ * `page_args` (`after_given`: an `after` cursor was given), as @pothos/plugin-prisma's cursor
+ * connection answers them.
+ */
+const cursorOf = (row: string) => `encode(convert_to('GPC:S:' || ${row}.id::text, 'UTF8'), 'base64')`;
+const pageRows = `(select count(*) from page)`;
+
 export const STUDENT_TREE: Record<string, Record<string, FieldSql>> = {
+  StudentConnection: {
+    edges: { kind: 'many', type: 'StudentEdge', from: (_row, t) => `page ${t} where ${t}.n <= $2::int order by ${t}.n` },
+    pageInfo: variant('PageInfo'),
+  },
+  StudentEdge: {
+    cursor: computed(cursorOf),
+    node: variant('Student'),
+  },
+  PageInfo: {
+    hasNextPage: computed(() => `(${pageRows} > $2::int)`),
+    hasPreviousPage: computed(() => `(select after_given from page_args)`),
+    startCursor: computed(() => `(select ${cursorOf('pf')} from page pf where pf.n = 1 and pf.n <= $2::int)`),
+    endCursor: computed(() => `(select ${cursorOf('pl')} from page pl where pl.n = least($2::int, ${pageRows}))`),
+  },
   Student: {
     id: column('id'),
     zohoId: column('zohoId'),

@@ -23,9 +23,9 @@ function everyField(type: GraphQLObjectType): string {
 const EVERY_FIELD = `query Every($m: String) { student(moodleUserId: $m) { ${everyField(schema.getType('Student') as GraphQLObjectType)} } }`;
 
 /** The same operation with the root field under `@include(if: true)`: compiled reads decline directives, so the Pothos resolvers answer it. */
-const viaResolvers = (query: string) => query.replace(/\b(student|me)(\([^)]*\))?\s*\{/, (_m, field: string, args = '') => `${field}${args} @include(if: true) {`);
+const viaResolvers = (query: string) => query.replace(/\b(students|student|me)(\([^)]*\))?\s*\{/, (_m, field: string, args = '') => `${field}${args} @include(if: true) {`);
 
-const isCompiled = (sql: string) => sql.startsWith('select row_to_json(d)::text as data from');
+const isCompiled = (sql: string) => sql.includes('select row_to_json(d)::text as data from');
 
 /** Runs `query` compiled and through the resolvers; asserts one compiled statement and equal answers. */
 async function compiledAndReference(query: string, variables: Record<string, unknown>, bearer: string): Promise<GraphQLResponse> {
@@ -156,5 +156,60 @@ describe('compiled student reads', () => {
     expect(anonymous.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
     const wrongType = await graphql('query($v: String) { student(moodleUserId: $v) { id } }', { v: 42 }, admin);
     expect(wrongType.errors![0]!.message).toMatch(/String cannot represent a non string value/);
+  });
+
+  it('page through students as the Pothos connection does: sizes, search, status, cursors, roles', async () => {
+    const page = `query Page($first: Int, $after: String, $search: String, $status: StudentStatus) {
+      students(first: $first, after: $after, search: $search, status: $status) {
+        __typename pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges { cursor node { id fullName email studentNumber status finance { balance } } }
+      }
+    }`;
+    // Every page of the tenant, 37 at a time.
+    let after: string | null = null;
+    let seen = 0;
+    for (let i = 0; i < 20; i++) {
+      const res: GraphQLResponse = await compiledAndReference(page, { first: 37, after }, admin);
+      seen += res.data!.students.edges.length;
+      if (!res.data!.students.pageInfo.hasNextPage) break;
+      after = res.data!.students.pageInfo.endCursor;
+    }
+    const live = await database.db.student.count({ where: { tenantId: 'default', deletedAt: null } });
+    expect(seen).toBe(live);
+
+    const first = await compiledAndReference(page, {}, admin);
+    expect(first.data!.students.edges).toHaveLength(20);
+    expect((await compiledAndReference(page, { first: 500 }, admin)).data!.students.edges).toHaveLength(100);
+    expect((await compiledAndReference(page, { first: 0 }, admin)).data!.students).toMatchObject({ edges: [], pageInfo: { hasNextPage: true, startCursor: null, endCursor: null } });
+    const middle = first.data!.students.edges[7].cursor;
+    for (const variables of [
+      { search: '  HADDAD ' },
+      { search: 'college.example', status: 'ACTIVE', first: 15 },
+      { status: 'SUSPENDED' },
+      { search: 'no-such-student-anywhere' },
+      { after: middle, first: 5 },
+      { after: middle, search: 'a' }, // a cursor outside the filtered set: its position counts
+    ]) {
+      await compiledAndReference(page, variables, admin);
+    }
+    const student = await token('student', { moodleUserId: DEMO_MOODLE_USER_ID });
+    const own = await compiledAndReference(page, {}, student);
+    expect(own.data!.students.edges.map((e: any) => e.node.studentNumber)).toEqual(['STU-0042']);
+    await compiledAndReference(page, { first: 5 }, await token('staff', { tenant: 'northfield' }));
+  });
+
+  it('leave backward pages, wildcard searches and bad arguments to the resolvers, with their answers and errors', async () => {
+    const page = 'query($first: Int, $last: Int, $before: String, $search: String) { students(first: $first, last: $last, before: $before, search: $search) { edges { node { id } } } }';
+    const cursor = Buffer.from(`GPC:S:${(await database.db.student.findFirstOrThrow({ where: { tenantId: 'default' } })).id}`).toString('base64');
+    for (const variables of [{ last: 3 }, { before: cursor }, { search: 'a_b' }, { search: '100%' }, { first: -1 }]) {
+      const { result, statements } = await recordStatements(database, () => graphql(page, variables, admin));
+      expect(statements.some(isCompiled), JSON.stringify(variables)).toBe(false);
+      expect(result).toEqual(await graphql(viaResolvers(page), variables, admin));
+    }
+    const forged = Buffer.from('GPC:S:not-a-uuid').toString('base64');
+    const bad = await graphql(`{ students(after: "${forged}") { edges { cursor } } }`, {}, admin);
+    expect(bad.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    const garbage = await graphql('{ students(after: "bm90LWEtY3Vyc29y") { edges { cursor } } }', {}, admin);
+    expect(garbage.errors![0]!.message).toMatch(/Invalid cursor/);
   });
 });
