@@ -2,11 +2,13 @@ import { getArgumentValues, getVariableValues, type DocumentNode, type Execution
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { db } from '../db/client.js';
+import { cursorId } from '../schema/cursors.js';
+import { STUDENTS_PAGE, studentKeyOf } from '../schema/student.js';
 import { compileStudentRead, type CompiledRead } from './compile.js';
 
 /**
- * Compiled student reads: a query for one student (`student(...)` or `me`, any selection of the
- * Student subtree) is answered by one SQL statement whose result is the response JSON, built by
+ * Compiled student reads: a query for one student (`student(...)` or `me`) or a forward page of
+ * `students(...)`, any selection of the Student subtree, is answered by one SQL statement whose result is the response JSON, built by
  * Postgres; the gateway neither materialises rows nor runs a resolver per field. Everything else,
  * and every case with a different outcome than "the visible student's data" (no or unsigned
  * viewer, the wrong role, bad arguments, a student not in the read model and so the Zoho
@@ -41,10 +43,6 @@ export function compiledStudentReads(): Plugin<Context> {
   };
 }
 
-const KEYS = ['id', 'moodleUserId', 'zohoId', 'studentNumber'] as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** schema/student.ts `students`: defaultSize and maxSize. */
-const PAGE = { default: 20, max: 100 };
 /** Search terms with LIKE wildcards or escapes take the resolver path (Prisma decides their meaning). */
 const LIKE_SPECIAL = /[%_\\]/;
 
@@ -54,8 +52,8 @@ interface Lookup {
   shape: string;
   where: (next: () => string) => string;
   values: unknown[];
-  /** `students`: page size and the `after` cursor's id. */
-  page?: { size: number; after: string | null };
+  /** `students`: page size, and whether an `after` cursor was given. */
+  page?: { size: number; afterGiven: boolean };
 }
 
 class Plan {
@@ -71,7 +69,7 @@ class Plan {
     if (!(role === 'student' || role === 'staff' || role === 'admin')) return null;
     const lookup = this.lookupOf(args, ctx);
     if (!lookup) return null;
-    const params: unknown[] = [ctx.tenantId, ...(lookup.page ? [lookup.page.size, lookup.page.after !== null] : []), ...lookup.values];
+    const params: unknown[] = [ctx.tenantId, ...(lookup.page ? [lookup.page.size, lookup.page.afterGiven] : []), ...lookup.values];
     // A student sees only themself (schema/student.ts visibleStudents).
     const self = role === 'student' ? (ctx.viewer!.moodleUserId ?? '\u0000') : null;
     if (self !== null) params.push(self);
@@ -100,7 +98,7 @@ class Plan {
       const data = `select row_to_json(d)::text as data from (select ${this.compiled.dataColumns}`;
       sql = lookup.page
         ? `with page_args as (select $3::boolean as after_given), page as (select r.*, row_number() over (order by r."fullName", r.id) as n from (select s.* from "Student" s where ${where} ` +
-          `order by s."fullName", s.id${lookup.page.after ? ' offset 1' : ''} limit $2::int + 1) r) ${data}) d`
+          `order by s."fullName", s.id${lookup.page.afterGiven ? ' offset 1' : ''} limit $2::int + 1) r) ${data}) d`
         : `${data} from "Student" s where ${where} limit 1) d`;
       this.statements.set(name, sql);
     }
@@ -108,13 +106,16 @@ class Plan {
   }
 }
 
-/** `student(...)`: exactly one key, a well-formed id (schema/student.ts studentSelector). */
+/** `student(...)`: the key schema/student.ts looks up by; anything else is the resolvers' to answer. */
 function keyLookup(values: Record<string, unknown>): Lookup | null {
-  const given = KEYS.filter((k) => values[k] !== null && values[k] !== undefined);
-  if (given.length !== 1) return null;
-  const key = given[0]!;
-  const value = String(values[key]);
-  if (key === 'id' && !UUID.test(value)) return null;
+  let lookup: ReturnType<typeof studentKeyOf>;
+  try {
+    lookup = studentKeyOf(values);
+  } catch {
+    return null;
+  }
+  if (!lookup) return null;
+  const { key, value } = lookup;
   return { shape: key, where: (p) => (key === 'id' ? `s.id = ${p()}::uuid` : `s."${key}" = ${p()}::text`), values: [value] };
 }
 
@@ -129,12 +130,8 @@ function pageLookup(values: Record<string, unknown>): Lookup | null {
   if (before != null || last != null || (first != null && (typeof first !== 'number' || first < 0))) return null;
   const term = typeof search === 'string' ? search.trim() : '';
   if (LIKE_SPECIAL.test(term)) return null;
-  let afterId: string | null = null;
-  if (after != null) {
-    const decoded = Buffer.from(String(after), 'base64').toString('utf8');
-    afterId = decoded.startsWith('GPC:S:') ? decoded.slice(6) : '';
-    if (!UUID.test(afterId)) return null;
-  }
+  const afterId = after != null ? cursorId(String(after)) : null;
+  if (after != null && afterId === null) return null;
   const conditions: ((p: () => string) => string)[] = [];
   const bound: unknown[] = [];
   if (status != null) {
@@ -156,7 +153,7 @@ function pageLookup(values: Record<string, unknown>): Lookup | null {
     shape: `page:${status != null}:${term !== ''}:${afterId !== null}`,
     where: (p) => (conditions.length ? conditions.map((c) => c(p)).join(' and ') : 'true'),
     values: bound,
-    page: { size: Math.min(first ?? PAGE.default, PAGE.max), after: afterId },
+    page: { size: Math.min(first ?? STUDENTS_PAGE.defaultSize, STUDENTS_PAGE.maxSize), afterGiven: afterId !== null },
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The Student subtree of the graph as SQL: for each GraphQL type under Student, how each of
- * its fields reads from the read model. compile.ts assembles these into one statement that
+ * The Student subtree of the graph as SQL (and the `students` connection around it): for each
+ * GraphQL type, how each of its fields reads from the read model. compile.ts assembles these into one statement that
  * returns the response JSON built by Postgres, so the hot dashboard read never materialises
  * Prisma rows or runs per-field resolvers.
  *
@@ -57,7 +57,12 @@ function toOne(type: string, foreignKey: string, { live }: { live: boolean }): N
   };
 }
 
-/** A list: the target rows matching `where` (over alias t), in `orderBy` order. */
+/**
+ * A list: the target rows matching `where` (over alias t), in `orderBy` order. The ORDER BY sits
+ * in the derived table json_agg reads (the columns are the response's, no sort key among them);
+ * Postgres aggregates a plain ordered subquery in its order, which the parity test checks on
+ * every list.
+ */
 function toMany(type: string, where: (row: string, t: string) => string, orderBy: (t: string) => string): NestedSql {
   return { kind: 'many', type, from: (row, t) => `"${type}" ${t} where ${where(row, t)} order by ${orderBy(t)}` };
 }

@@ -7,7 +7,7 @@ import { StudentStatus } from '../generated/prisma/enums.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Academics } from './academics.js';
 import { Enrollment } from './classes.js';
-import { assertCursors } from './cursors.js';
+import { assertCursors, isUuid } from './cursors.js';
 import { Finance } from './finance.js';
 import { liveEnrollments, liveGrades, liveRequests } from './live.js';
 
@@ -87,25 +87,31 @@ export function visibleStudents(ctx: Context): Prisma.StudentWhereInput {
   return scope;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const STUDENT_KEYS = ['id', 'moodleUserId', 'zohoId', 'studentNumber'] as const;
 
-function studentSelector(args: {
-  id?: string | null;
-  moodleUserId?: string | null;
-  zohoId?: string | null;
-  studentNumber?: string | null;
-}): Prisma.StudentWhereInput | null {
-  const given = Object.entries(args).filter(([, v]) => v !== null && v !== undefined);
+/**
+ * The one key a `student(...)` lookup uses: exactly one must be given (BAD_USER_INPUT
+ * otherwise); an id that is not a uuid matches nobody (null).
+ */
+export function studentKeyOf(args: Partial<Record<(typeof STUDENT_KEYS)[number], unknown>>): { key: (typeof STUDENT_KEYS)[number]; value: string } | null {
+  const given = STUDENT_KEYS.filter((k) => args[k] !== null && args[k] !== undefined);
   if (given.length !== 1) {
     throw createGraphQLError('student(...) takes exactly one of id, moodleUserId, zohoId, studentNumber', {
       extensions: { code: 'BAD_USER_INPUT' },
     });
   }
-  if (args.id != null) return UUID.test(args.id) ? { id: args.id } : null;
-  if (args.moodleUserId != null) return { moodleUserId: args.moodleUserId };
-  if (args.zohoId != null) return { zohoId: args.zohoId };
-  return { studentNumber: args.studentNumber! };
+  const key = given[0]!;
+  const value = String(args[key]);
+  return key === 'id' && !isUuid(value) ? null : { key, value };
 }
+
+function studentSelector(args: Parameters<typeof studentKeyOf>[0]): Prisma.StudentWhereInput | null {
+  const lookup = studentKeyOf(args);
+  return lookup && { [lookup.key]: lookup.value };
+}
+
+/** `students(...)` page sizes (also the compiled reads' defaults). */
+export const STUDENTS_PAGE = { defaultSize: 20, maxSize: 100 };
 
 builder.queryFields((t) => ({
   me: t.prismaField({
@@ -132,7 +138,7 @@ builder.queryFields((t) => ({
       studentNumber: t.arg.string(),
     },
     resolve: async (query, _root, args, ctx) => {
-      const selector = studentSelector({ ...args, id: args.id == null ? null : String(args.id) });
+      const selector = studentSelector(args);
       if (!selector) return null;
       const row = await db.student.findFirst({ ...query, where: { AND: [visibleStudents(ctx), selector] } });
       if (row) return row;
@@ -146,8 +152,7 @@ builder.queryFields((t) => ({
   students: t.prismaConnection({
       type: Student,
       cursor: 'id',
-      defaultSize: 20,
-      maxSize: 100,
+      ...STUDENTS_PAGE,
       description: 'Students of the tenant by name, ordered by full name; search matches name, email or student number.',
       authScopes: { student: true, staff: true },
       args: {
@@ -191,7 +196,7 @@ builder.mutationField('refreshStudent', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const id = String(args.id);
-      const visible = UUID.test(id) && (await db.student.findFirst({ where: { AND: [visibleStudents(ctx), { id }] }, select: { id: true } }));
+      const visible = isUuid(id) && (await db.student.findFirst({ where: { AND: [visibleStudents(ctx), { id }] }, select: { id: true } }));
       if (!visible) throw createGraphQLError('no such student in this tenant', { extensions: { code: 'NOT_FOUND' } });
       const result = await fetchStudentFromZoho(ctx.tenantId, { id }, { client: ctx.zoho, ingestor: ctx.ingestor, log: ctx.log }, { refresh: true });
       if (result.studentId === null) {
