@@ -3,6 +3,7 @@
  * resolution (or PARKED), identity matching and merging, stale guard, change detection,
  * tombstones. No event log, no parking rows: pipeline.ts does those.
  */
+import { randomUUID } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client.js';
 import { canonicalHash } from './raw-event.js';
 import type { LockFn } from './locks.js';
@@ -30,7 +31,7 @@ export interface Applied {
   learningOutcomes?: { gradeId: string; outcomes: LearningOutcomeInput[] };
 }
 
-interface Row {
+export interface Row {
   id: string;
   deletedAt: Date | null;
   sourceUpdatedAt: Date | null;
@@ -143,12 +144,19 @@ function parentIdSql(tenantId: string, ref: EntityRef): Prisma.Sql {
   return Prisma.sql`(SELECT p."id" FROM ${ident(ref.entity)} p WHERE p."tenantId" = ${tenantId} AND p.${ident(ref.key)} = ${ref.value} LIMIT 1)`;
 }
 
+/** What applying a record reads first: its parents (by their unique keys) and the stored rows matching its keys. */
+export interface RecordRead {
+  parents: ({ id: string; unitId?: string | null } | null)[];
+  /** Oldest sync first. */
+  matches: Row[];
+}
+
 /**
- * One statement for what used to be one per parent plus one for the record's own rows: every
- * parent the record refers to (by its unique key) and every stored row matching one of the
- * record's keys (for an enrolment also its student and class), oldest sync first.
+ * One row (`i`, parents, matches) for what used to be one statement per parent plus one for the
+ * record's own rows: every parent the record refers to (by its unique key) and every stored row
+ * matching one of the record's keys (for an enrolment also its student and class), oldest sync first.
  */
-async function readRecord(tx: Tx, tenantId: string, record: IncomingRecord): Promise<{ parents: ({ id: string; unitId?: string | null } | null)[]; matches: Row[] }> {
+function readRecordSql(tenantId: string, record: IncomingRecord, i: number): Prisma.Sql {
   const refs = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
   const or: Prisma.Sql[] = ownRefs(record).map((ref) => Prisma.sql`e.${ident(ref.key)} = ${ref.value}`);
   const { studentId, classId } = record.refs;
@@ -157,21 +165,34 @@ async function readRecord(tx: Tx, tenantId: string, record: IncomingRecord): Pro
   }
   const columns = Prisma.raw(rowColumns(record.entity).map((c) => `e."${c}"`).join(', '));
   const parents = refs.length ? Prisma.sql`json_build_array(${Prisma.join(refs.map((ref) => parentSql(tenantId, ref)))})` : Prisma.sql`NULL::json`;
-  const [row] = await tx.$queryRaw<{ parents: ({ id: string; unitId?: string | null } | null)[] | null; matches: Row[] | null }[]>`
-    SELECT ${parents} AS "parents",
+  return Prisma.sql`SELECT ${Prisma.raw(String(i))} AS "i", ${parents} AS "parents",
            (SELECT json_agg(x ORDER BY x."syncedAt") FROM (SELECT ${columns} FROM ${ident(record.entity)} e
              WHERE e."tenantId" = ${tenantId} AND (${Prisma.join(or, ' OR ')})) x) AS "matches"`;
-  const matches = (row?.matches ?? []).map((m) => {
-    for (const column of DATE_COLUMNS) if (typeof m[column] === 'string') m[column] = new Date(m[column] as string);
-    return m;
-  });
-  return { parents: row?.parents ?? [], matches };
 }
 
-type ResolvedRefs = { ok: true; columns: Partial<Record<RefColumn, string | null>> } | { ok: false; missing: EntityRef };
+/** readRecordSql for several records in one statement, in their order. */
+export async function readRecords(tx: Tx, tenantId: string, records: readonly IncomingRecord[]): Promise<RecordRead[]> {
+  if (!records.length) return [];
+  const rows = await tx.$queryRaw<{ i: number; parents: RecordRead['parents'] | null; matches: Row[] | null }[]>(
+    Prisma.join(records.map((record, i) => readRecordSql(tenantId, record, i)), ' UNION ALL '),
+  );
+  const reads: RecordRead[] = records.map(() => ({ parents: [], matches: [] }));
+  for (const row of rows) {
+    reads[row.i] = {
+      parents: row.parents ?? [],
+      matches: (row.matches ?? []).map((m) => {
+        for (const column of DATE_COLUMNS) if (typeof m[column] === 'string') m[column] = new Date(m[column] as string);
+        return m;
+      }),
+    };
+  }
+  return reads;
+}
+
+export type ResolvedRefs = { ok: true; columns: Partial<Record<RefColumn, string | null>> } | { ok: false; missing: EntityRef };
 
 /** Every parent looked up (readRecord); tombstoned parents count as present (the child stays hidden with them). */
-function resolveRefs(record: IncomingRecord, found: ({ id: string; unitId?: string | null } | null)[]): ResolvedRefs {
+export function resolveRefs(record: IncomingRecord, found: ({ id: string; unitId?: string | null } | null)[]): ResolvedRefs {
   const columns: Partial<Record<RefColumn, string | null>> = {};
   let i = 0;
   for (const [column, ref] of Object.entries(record.refs) as [RefColumn, EntityRef | null][]) {
@@ -195,7 +216,7 @@ function resolveRefs(record: IncomingRecord, found: ({ id: string; unitId?: stri
  * Two rows for one identity (a Moodle-created student, then the Zoho student that carries
  * its Student_Moodle_ID): children move to the row with the Zoho id, the other row goes.
  */
-async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> {
+export async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promise<Row> {
   const keep = rows.find((r) => r.zohoId) ?? rows[0]!;
   const others = rows.filter((r) => r !== keep);
   if (entity !== 'Student' && entity !== 'Teacher') {
@@ -263,26 +284,77 @@ function result(record: IncomingRecord, status: AppliedStatus, row: Row | null, 
   };
 }
 
+/** A row applying a record writes: planned by planRecord, written by applyPlan (or a batch, batch.ts). */
+export interface RecordWrite {
+  kind: 'create' | 'update';
+  entity: EntityType;
+  /** The record's module, for messages. */
+  module: string;
+  id: string;
+  /** Columns to set (without id and tenantId), as Prisma takes them. */
+  data: Record<string, unknown>;
+}
+
+export interface RecordPlan {
+  applied: Applied;
+  write: RecordWrite | null;
+  /** An existing grade's learning outcomes: replaced by this set (a created grade's go in Applied.learningOutcomes). */
+  replaceOutcomes?: { gradeId: string; outcomes: LearningOutcomeInput[] };
+}
+
 /**
  * Applies the record; see the module comment. `lock` takes the record's entity locks (a no-op
  * when the caller already holds them). Throws IngestInputError for unusable input.
  */
 export async function applyRecord(tx: Tx, tenantId: string, record: IncomingRecord, lock: LockFn): Promise<Applied> {
+  if (!ownRefs(record).length) throw new IngestInputError(`${record.module}: the record has no id`);
+  await lock(lockKeysOf(record));
+  const [read] = await readRecords(tx, tenantId, [record]);
+  const resolved = resolveRefs(record, read!.parents);
+  const existing = resolved.ok ? await existingRow(tx, record, read!) : null;
+  return applyPlan(tx, tenantId, planRecord(record, resolved, existing));
+}
+
+/** The stored row the record is about: none, the one matching, or the merge of several (mergeRows). */
+export async function existingRow(tx: Tx, record: IncomingRecord, read: RecordRead): Promise<Row | null> {
+  return read.matches.length > 1 ? mergeRows(tx, record.entity, read.matches) : (read.matches[0] ?? null);
+}
+
+/** Writes what planRecord decided, through Prisma (whose validation turns bad values into IngestInputError). */
+export async function applyPlan(tx: Tx, tenantId: string, plan: RecordPlan): Promise<Applied> {
+  const { write } = plan;
+  if (write) {
+    try {
+      if (write.kind === 'create') await delegate(tx, write.entity).create({ data: { id: write.id, tenantId, ...write.data } });
+      else await delegate(tx, write.entity).update({ where: { id: write.id }, data: write.data });
+    } catch (error) {
+      if ((error as { name?: string }).name === 'PrismaClientValidationError') {
+        throw new IngestInputError(`${write.module}: cannot store the record: ${lastLine((error as Error).message)}`);
+      }
+      throw error;
+    }
+  }
+  const replace = plan.replaceOutcomes;
+  if (replace) {
+    await tx.learningOutcome.deleteMany({ where: { gradeId: replace.gradeId } });
+    if (replace.outcomes.length) {
+      await tx.learningOutcome.createMany({ data: replace.outcomes.map((lo, position) => ({ ...lo, gradeId: replace.gradeId, position })) });
+    }
+  }
+  return plan.applied;
+}
+
+/**
+ * Decides what the record does to the stored row `existing` (after merging): the outcome and
+ * the write, without touching the database. Throws IngestInputError for unusable input.
+ */
+export function planRecord(record: IncomingRecord, resolved: ResolvedRefs, existing: Row | null): RecordPlan {
   const own = ownRefs(record);
   if (!own.length) throw new IngestInputError(`${record.module}: the record has no id`);
-  await lock(lockKeysOf(record));
-
-  const read = await readRecord(tx, tenantId, record);
-  const resolved = resolveRefs(record, read.parents);
   if (!resolved.ok) {
-    return {
-      ...result(record, 'PARKED', null, `waiting for ${describeRef(resolved.missing)}`),
-      awaiting: refKey(resolved.missing),
-    };
+    const applied = { ...result(record, 'PARKED', null, `waiting for ${describeRef(resolved.missing)}`), awaiting: refKey(resolved.missing) };
+    return { applied, write: null };
   }
-
-  const matches = read.matches;
-  const existing = matches.length > 1 ? await mergeRows(tx, record.entity, matches) : (matches[0] ?? null);
   const spec = ENTITIES[record.entity];
   const moodle = record.source === 'MOODLE';
   if (moodle && !spec.moodle) throw new IngestInputError(`${record.module}: Moodle cannot write ${record.entity} records`);
@@ -290,6 +362,13 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
   const fingerprintColumn = moodle ? 'moodleFingerprint' : 'fingerprint';
   const stored = (existing?.[stampColumn] as Date | null | undefined) ?? null;
   const at = record.modifiedAt;
+  const unchanged = (row: Row, message: string | null): RecordPlan => ({ applied: result(record, 'UNCHANGED', row, message), write: null });
+  const stale = (row: Row, message: string): RecordPlan => ({ applied: result(record, 'STALE', row, message), write: null });
+  /** The plan of an update of `existing` with `data`: the outcome as `status` with the updated row. */
+  const update = (row: Row, data: Record<string, unknown>, status: AppliedStatus, message: string | null, stores: boolean): RecordPlan => {
+    const updated = { ...row, ...data } as Row;
+    return { applied: result(record, status, updated, message, stores ? storedKeysOf(record.entity, updated) : []), write: { kind: 'update', entity: record.entity, module: record.module, id: row.id, data } };
+  };
   // Zoho is the system of record: once a Zoho record is applied, Moodle only adds its ids and
   // keeps its own stamp and fingerprint: it never overwrites fields, and never deletes or
   // restores the record (whether it is live is Zoho's to say). Likewise a Zoho record takes
@@ -300,48 +379,38 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
   if (record.operation === 'delete') {
     if (!existing) {
       const self = own[0]!;
-      return {
-        ...result(record, 'PARKED', null, `delete of a record not received yet: applied when ${describeRef(self)} arrives`),
-        awaiting: refKey(self),
-      };
+      const applied = { ...result(record, 'PARKED', null, `delete of a record not received yet: applied when ${describeRef(self)} arrives`), awaiting: refKey(self) };
+      return { applied, write: null };
     }
-    if (at && stored && at < stored) return result(record, 'STALE', existing, `deleted at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
+    if (at && stored && at < stored) return stale(existing, `deleted at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
     // A tombstone holds no version of the record: the deleting source's fingerprint goes with it.
     if (zohoOwned) {
-      const row = await delegate(tx, record.entity).update({
-        where: { id: existing.id },
-        data: { [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null },
-      });
-      return result(record, 'UNCHANGED', row, 'Zoho owns this record: a Moodle deletion does not remove it');
+      return update(existing, { [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null }, 'UNCHANGED', 'Zoho owns this record: a Moodle deletion does not remove it', false);
     }
     // Deleted again later (e.g. after a restore): the tombstone moves to the later deletion,
     // so a restore between the two deletions stays overruled in any order.
-    if (existing.deletedAt && !(at && at > existing.deletedAt)) return result(record, 'UNCHANGED', existing, 'already deleted');
-    const deletedAt = at ?? new Date();
-    const row = await delegate(tx, record.entity).update({
-      where: { id: existing.id },
-      data: { deletedAt, [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null, syncedAt: new Date() },
-    });
-    if (existing.deletedAt) return result(record, 'UNCHANGED', row, 'already deleted; deleted again later');
-    return result(record, 'DELETED', row, null, storedKeysOf(record.entity, row));
+    if (existing.deletedAt && !(at && at > existing.deletedAt)) return unchanged(existing, 'already deleted');
+    const data = { deletedAt: at ?? new Date(), [stampColumn]: laterOf(stored, at), [fingerprintColumn]: null, syncedAt: new Date() };
+    if (existing.deletedAt) return update(existing, data, 'UNCHANGED', 'already deleted; deleted again later', false);
+    return update(existing, data, 'DELETED', null, true);
   }
 
   if (existing?.deletedAt && !zohoOwned && !takesOver && !(at && at > existing.deletedAt)) {
-    return result(record, 'STALE', existing, `deleted at ${existing.deletedAt.toISOString()}; an older record does not bring it back`);
+    return stale(existing, `deleted at ${existing.deletedAt.toISOString()}; an older record does not bring it back`);
   }
   const fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
   const storedFingerprint = (existing?.[fingerprintColumn] as string | null | undefined) ?? null;
   if (existing && (!existing.deletedAt || zohoOwned)) {
-    if (at && stored && at < stored) return result(record, 'STALE', existing, `modified at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
+    if (at && stored && at < stored) return stale(existing, `modified at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);
     if (storedFingerprint === fingerprint) {
       // Same content at a newer time: nothing to show, but the stale guard must remember the
       // newer time, or a delayed version from in between (different content) would win.
-      if (!at || (stored && at <= stored)) return result(record, 'UNCHANGED', existing, null);
-      return result(record, 'UNCHANGED', await delegate(tx, record.entity).update({ where: { id: existing.id }, data: { [stampColumn]: at } }), null);
+      if (!at || (stored && at <= stored)) return unchanged(existing, null);
+      return update(existing, { [stampColumn]: at }, 'UNCHANGED', null, false);
     }
     // Same modification time, different content: the larger fingerprint wins, in any order.
     if (at && stored && at.getTime() === stored.getTime() && storedFingerprint && fingerprint < storedFingerprint) {
-      return result(record, 'STALE', existing, 'a different version with the same modification time was kept');
+      return stale(existing, 'a different version with the same modification time was kept');
     }
   }
 
@@ -355,34 +424,20 @@ export async function applyRecord(tx: Tx, tenantId: string, record: IncomingReco
     ...(zohoOwned ? {} : { deletedAt: null }),
     syncedAt: new Date(),
   };
-  const outcomes = record.learningOutcomes && !zohoOwned ? record.learningOutcomes : undefined;
-
-  let row: Row;
-  try {
-    row = existing
-      ? await delegate(tx, record.entity).update({ where: { id: existing.id }, data })
-      : await delegate(tx, record.entity).create({ data: { tenantId, ...data } });
-  } catch (error) {
-    if ((error as { name?: string }).name === 'PrismaClientValidationError') {
-      throw new IngestInputError(`${record.module}: cannot store the record: ${lastLine((error as Error).message)}`);
-    }
-    throw error;
+  const outcomes = record.learningOutcomes && !zohoOwned && record.entity === 'Grade' ? record.learningOutcomes : undefined;
+  if (existing) {
+    const restored = existing.deletedAt && !zohoOwned ? (takesOver ? 'restored: Zoho has the record Moodle deleted' : 'restored: newer than its deletion') : null;
+    const plan = update(existing, data, 'UPDATED', restored, true);
+    return outcomes ? { ...plan, replaceOutcomes: { gradeId: existing.id, outcomes } } : plan;
   }
-  let pending: Applied['learningOutcomes'];
-  if (outcomes && record.entity === 'Grade') {
-    if (existing) {
-      await tx.learningOutcome.deleteMany({ where: { gradeId: row.id } });
-      if (outcomes.length) {
-        await tx.learningOutcome.createMany({ data: outcomes.map((lo, position) => ({ ...lo, gradeId: row.id, position })) });
-      }
-    } else if (outcomes.length) {
-      // A grade created just now has no outcomes to replace; its own go in with its outcome (the caller's recordOutcome).
-      pending = { gradeId: row.id, outcomes };
-    }
-  }
-  const restored = existing?.deletedAt && !zohoOwned ? (takesOver ? 'restored: Zoho has the record Moodle deleted' : 'restored: newer than its deletion') : null;
-  const applied = result(record, existing ? 'UPDATED' : 'CREATED', row, restored, storedKeysOf(record.entity, row));
-  return pending ? { ...applied, learningOutcomes: pending } : applied;
+  const id = randomUUID();
+  const created = { id, ...data } as Row;
+  const applied = result(record, 'CREATED', created, null, storedKeysOf(record.entity, created));
+  // A grade created just now has no outcomes to replace; its own go in with its outcome (the caller's recordOutcome).
+  return {
+    applied: outcomes?.length ? { ...applied, learningOutcomes: { gradeId: id, outcomes } } : applied,
+    write: { kind: 'create', entity: record.entity, module: record.module, id, data },
+  };
 }
 
 function laterOf(a: Date | null, b: Date | null): Date | null {
