@@ -9,7 +9,9 @@ import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { LockBusyError, TransactionLocks, waitForLocksSql, type LockFn } from './locks.js';
+import { ingestBatchInTransaction, type BatchEvent } from './batch.js';
+import { GroupCommit } from './group-commit.js';
+import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
 import { applyRecord, describeRef, lockKeysOf, ownKeysOf, parseRefKey, type Applied, type Tx } from './store.js';
@@ -45,7 +47,7 @@ export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
 
-const MAX_PARKED_DEPTH = 32;
+export const MAX_PARKED_DEPTH = 32;
 const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
 
 export class Ingestor {
@@ -63,18 +65,59 @@ export class Ingestor {
    * when Postgres cannot be reached.
    */
   async ingest(tenantId: string, event: KeyedEvent): Promise<IngestResult> {
-    // Bad input, found while parsing or while storing (the transaction then rolls back):
-    // REJECTED naming the problem, nothing written, never a retryable failure.
+    return (await this.ingestEvents(tenantId, [event]))[0]!;
+  }
+
+  /**
+   * Ingests events for a tenant, applied in their order (as ingest() one after another would);
+   * concurrent callers' events share transactions (group-commit.ts). One result per event.
+   */
+  async ingestEvents(tenantId: string, events: readonly KeyedEvent[]): Promise<IngestResult[]> {
+    const results: (IngestResult | number)[] = [];
+    const batch: BatchEvent[] = [];
+    const rejected: IngestResult[] = [];
+    for (const event of events) {
+      // Bad input found while parsing: REJECTED naming the problem, nothing written.
+      try {
+        batch.push({ event, record: event.raw.kind === 'zoho-fetch' ? null : recordOf(event.raw) });
+        results.push(batch.length - 1);
+      } catch (error) {
+        if (!(error instanceof IngestInputError)) throw error;
+        const result = resultOf(event, null, { status: 'REJECTED', message: error.message });
+        rejected.push(result);
+        results.push(result);
+      }
+    }
+    await this.emit(tenantId, rejected);
+    const committed = batch.length ? await this.groupCommit.submit(tenantId, batch) : [];
+    return results.map((r) => (typeof r === 'number' ? committed[r]! : r));
+  }
+
+  private readonly groupCommit = new GroupCommit((tenantId, batch) => this.commitBatch(tenantId, batch));
+
+  /**
+   * One batch, one transaction. When it fails for one event's sake (a value its column refuses,
+   * a key race between two of its events), each event is tried alone, so the others are not
+   * refused with it; alone, a value Postgres refuses is the event's REJECTED.
+   */
+  private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<IngestResult[]> {
     try {
-      const record = event.raw.kind === 'zoho-fetch' ? null : recordOf(event.raw);
-      const { result, released } = await this.transact((tx) => ingestInTransaction(tx, tenantId, event, record));
-      await this.emit(tenantId, [result, ...released]);
-      return result;
+      const { results, released } = await this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch), batch.length === 1);
+      await this.emit(tenantId, [...results, ...released]);
+      return results;
     } catch (error) {
-      if (!(error instanceof IngestInputError)) throw error;
-      const rejected = resultOf(event, null, { status: 'REJECTED', message: error.message });
+      if (error instanceof DatabaseUnavailableError) throw error;
+      if (batch.length > 1) {
+        const results: IngestResult[] = [];
+        for (const item of batch) results.push(...(await this.commitBatch(tenantId, [item])));
+        return results;
+      }
+      const refused = refusedValue(error);
+      if (!refused) throw error;
+      const { event, record } = batch[0]!;
+      const rejected = resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` });
       await this.emit(tenantId, [rejected]);
-      return rejected;
+      return [rejected];
     }
   }
 
@@ -121,15 +164,18 @@ export class Ingestor {
   }
 
 
-  /** A transaction, retried on deadlocks and key races; connection failures become DatabaseUnavailableError. */
-  private async transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * A transaction, retried on deadlocks (and on key races, `keyRaces`); connection failures
+   * become DatabaseUnavailableError.
+   */
+  private async transact<T>(work: (tx: Tx) => Promise<T>, keyRaces = true): Promise<T> {
     try {
       return await pRetry(() => db.$transaction(work, TRANSACTION_OPTIONS), {
         retries: 6,
         minTimeout: 5,
         maxTimeout: 200,
         randomize: true,
-        shouldRetry: ({ error }) => isRetryable(error),
+        shouldRetry: ({ error }) => isRetryable(error, keyRaces),
       });
     } catch (error) {
       if (isConnectionFailure(error)) throw new DatabaseUnavailableError('the database is unavailable');
@@ -138,122 +184,11 @@ export class Ingestor {
   }
 }
 
-async function ingestInTransaction(
-  tx: Tx,
-  tenantId: string,
-  event: KeyedEvent,
-  record: IncomingRecord | null,
-): Promise<{ result: IngestResult; released: IngestResult[] }> {
-  const locks = new TransactionLocks(tx, tenantId);
-  const lockKeys = record ? lockKeysOf(record) : [];
-  const claimed = await claim(tx, tenantId, event, record ? ownKeysOf(record) : [], locks.pending(lockKeys));
-  const { eventId, parked } = claimed;
-  if (!eventId) {
-    // The original committed before this statement began: the claim read it. A concurrent twin
-    // (committed while the claim waited for it) is not in the claim's snapshot: read it now.
-    const original =
-      claimed.original ??
-      (await tx.syncEvent.findUniqueOrThrow({
-        where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: event.idempotencyKey } },
-      }));
-    return {
-      result: resultOf(event, original.id, {
-        status: 'DUPLICATE',
-        message: `already received at ${original.receivedAt.toISOString()} (${original.status})`,
-        entityType: original.entityType,
-        entityId: original.entityId,
-        studentId: original.studentId,
-      }),
-      released: [],
-    };
-  }
-
-  // Every lock this transaction may wait for, in one sorted call (locks.ts): the record's and
-  // those of the parked events it will release. With nothing parked for the record, the claim
-  // took the record's locks itself (same sorted call, in the claim's statement).
-  if (claimed.locked) locks.taken(claimed.locked);
-  else if (record) await locks.acquire([...lockKeys, ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeysOf(record))))]);
-  const applied: Applied | null = record ? await applyRecord(tx, tenantId, record, locks.acquire) : null;
-  const outcome = applied ?? {
-    status: 'PARKED' as const,
-    entityType: null,
-    entityId: null,
-    studentId: null,
-    message: 'awaiting fetch from the Zoho API',
-    awaiting: AWAITING_ZOHO_FETCH,
-    storedKeys: [],
-  };
-  const dependents = await recordOutcome(tx, tenantId, eventId, outcome, {
-    ...(outcome.status === 'PARKED' ? { park: { awaiting: outcome.awaiting!, payload: event.raw } } : {}),
-    release: outcome.storedKeys,
-  });
-  const released = await applyParkedRows(tx, tenantId, dependents, locks, locks.tryAcquire);
-  return { result: resultOf(event, eventId, outcome), released };
-}
-
-interface OriginalEvent {
-  id: string;
-  receivedAt: Date;
-  status: IngestStatus;
-  entityType: string | null;
-  entityId: string | null;
-  studentId: string | null;
-}
-
-/**
- * Claims the event's idempotency key and, in the same statement, reads the parked events
- * awaiting `keys` (what the record will release). The unique (tenantId, idempotencyKey) index
- * decides the claim: a concurrent twin waits here until this transaction ends, then finds the
- * row and answers DUPLICATE (eventId null); `original` is the row already there when the
- * statement began (null for a twin that committed while the claim waited).
- *
- * When the key is claimed and nothing is parked for the record, the same statement also takes
- * `lockKeys` (the record's entity locks, sorted, not held yet), exactly as `locks.acquire`
- * would: they are then every lock the transaction may wait for. `locked` lists them then, else
- * is null (the caller acquires the record's and the parked events' locks in one call).
- */
-async function claim(
-  tx: Tx,
-  tenantId: string,
-  event: KeyedEvent,
-  keys: string[],
-  lockKeys: string[],
-): Promise<{ eventId: string | null; parked: RawEvent[]; original: OriginalEvent | null; locked: string[] | null }> {
-  const [row] = await tx.$queryRaw<
-    { id: string | null; parked: RawEvent[] | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
-  >`
-    WITH claimed AS (
-      INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
-      VALUES (gen_random_uuid(), ${tenantId}, ${event.idempotencyKey}, ${event.source}::"SyncSource", ${event.module},
-              ${event.operation}, ${event.recordId}, 'PARKED'::"IngestStatus")
-      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-      RETURNING "id"),
-    parked AS MATERIALIZED (
-      SELECT json_agg(p."payload") AS "payloads" FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${keys}::text[]))
-    SELECT c."id", k."payloads" AS "parked",
-           CASE WHEN c."id" IS NOT NULL AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 THEN
-             (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
-           END AS "locked",
-           o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
-      FROM parked k
-      LEFT JOIN claimed c ON true
-      LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = ${event.idempotencyKey}`;
-  const eventId = row?.id ?? null;
-  return {
-    eventId,
-    parked: row?.parked ?? [],
-    original: row?.originalId
-      ? { id: row.originalId, receivedAt: row.receivedAt!, status: row.status!, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId }
-      : null,
-    locked: eventId && !row?.parked ? lockKeys : null,
-  };
-}
-
 /**
  * The entity locks of the parked events `parked` (and, recursively, of those they release in
  * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
  */
-async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent[], looked: Set<string>, depth = 0): Promise<string[]> {
+export async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent[], looked: Set<string>, depth = 0): Promise<string[]> {
   const keys: string[] = [];
   const stores: string[] = [];
   for (const raw of parked) {
@@ -479,7 +414,7 @@ async function applyParkedRows(
   return results;
 }
 
-function resultOf(
+export function resultOf(
   event: KeyedEvent,
   eventId: string | null,
   outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null; awaiting?: string },
@@ -498,7 +433,8 @@ function resultOf(
   };
 }
 
-const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034|Unique constraint failed|P2002|23505/;
+const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034/;
+const KEY_RACE = /Unique constraint failed|P2002|23505/;
 const CONNECTION = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1017|Can't reach database|Connection terminated|connection.*closed|terminating connection|timeout exceeded when trying to connect/i;
 
 function errorText(error: unknown): string {
@@ -507,8 +443,25 @@ function errorText(error: unknown): string {
   return [e.message, String(e.code ?? ''), JSON.stringify(e.meta ?? ''), e.cause ? errorText(e.cause) : ''].join(' ');
 }
 
-function isRetryable(error: unknown): boolean {
-  return error instanceof LockBusyError || RETRYABLE.test(errorText(error));
+function isRetryable(error: unknown, keyRaces = true): boolean {
+  if (error instanceof LockBusyError) return true;
+  const text = errorText(error);
+  return RETRYABLE.test(text) || (keyRaces && KEY_RACE.test(text));
+}
+
+/**
+ * Postgres refused a value of the record (SQLSTATE class 22, data exception; or a NOT NULL or
+ * CHECK constraint): its message, else null.
+ */
+function refusedValue(error: unknown): string | null {
+  const text = errorText(error);
+  const code = /\b(22[0-9A-Z]{3}|23502|23514)\b/.exec(text)?.[1];
+  if (!code) return null;
+  return lastLine((error as Error).message ?? text);
+}
+
+function lastLine(message: string): string {
+  return message.trim().split('\n').filter(Boolean).at(-1) ?? message;
 }
 
 function isConnectionFailure(error: unknown): boolean {

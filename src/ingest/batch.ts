@@ -1,0 +1,394 @@
+/**
+ * Several events, one transaction, set-based statements (group commit). The events of a batch
+ * touch pairwise different entities (group-commit.ts picks them so), so applying them together
+ * is applying them one after another in some order: a round reads every record's parents and
+ * rows in one statement, plans each record (store.ts planRecord, the same rules as one event
+ * alone), and writes all rows, event outcomes, parked rows and learning outcomes in one
+ * statement, which also finds the parked events the stored keys release: the next round.
+ *
+ * Statements for a batch of any size, nothing parked: claim + locks, read, write, COMMIT.
+ */
+import { randomUUID } from 'node:crypto';
+import { Prisma } from '../generated/prisma/client.js';
+import type { IngestStatus } from '../generated/prisma/enums.js';
+import { TransactionLocks, waitForLocksSql } from './locks.js';
+import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, releaseLockKeys, resultOf, type IngestResult } from './pipeline.js';
+import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { IngestInputError, type IncomingRecord } from './record.js';
+import {
+  describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
+  type Applied, type RecordPlan, type RecordWrite, type Tx,
+} from './store.js';
+
+/** An event of a batch: its record parsed (null: a Notifications-API id, parked until fetched). */
+export interface BatchEvent {
+  event: KeyedEvent;
+  record: IncomingRecord | null;
+}
+
+/** What a batch did: per event its result, then the parked events it released, in order applied. */
+export interface BatchOutcome {
+  results: IngestResult[];
+  released: IngestResult[];
+}
+
+/** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
+export function conflictKeysOf(item: BatchEvent): { own: string[]; all: string[] } {
+  const idempotency = `event|${item.event.idempotencyKey}`;
+  if (!item.record) return { own: [idempotency], all: [idempotency] };
+  const own = ownKeysOf(item.record);
+  return { own: [idempotency, ...own], all: [idempotency, ...lockKeysOf(item.record)] };
+}
+
+/** An event being applied in this transaction: one of the batch (claimed) or a parked one it released. */
+interface Work {
+  event: KeyedEvent;
+  eventId: string;
+  record: IncomingRecord | null;
+  /** A released event whose stored payload no longer parses: rejected in its round. */
+  invalid?: IngestInputError;
+  /** Index in the batch; undefined for a released parked event. */
+  index?: number;
+  parked?: { id: string; awaiting: string };
+  /** Release depth: -1 for the batch's own events. */
+  depth: number;
+  /** Order of arrival in this transaction: the batch's events first, then each released event as found. */
+  seq: number;
+}
+
+interface Claimed {
+  id: string | null;
+  original: { id: string; receivedAt: Date; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null } | null;
+}
+
+export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: readonly BatchEvent[]): Promise<BatchOutcome> {
+  const locks = new TransactionLocks(tx, tenantId);
+  const ownKeys = batch.flatMap((b) => (b.record ? ownKeysOf(b.record) : []));
+  const lockKeys = locks.pending(batch.flatMap((b) => (b.record ? lockKeysOf(b.record) : [])));
+  const { claims, parked, locked } = await claimAll(tx, tenantId, batch, ownKeys, lockKeys);
+  const results: (IngestResult | null)[] = batch.map(() => null);
+  await answerDuplicates(tx, tenantId, batch, claims, results);
+
+  const work: Work[] = [];
+  batch.forEach((b, index) => {
+    const id = claims[index]!.id;
+    if (id) work.push({ event: b.event, eventId: id, record: b.record, index, depth: -1, seq: index });
+  });
+  // Every lock the transaction may wait for, in one sorted call (locks.ts): with nothing parked
+  // for the batch the claim took them; else the records' and those of the events they release.
+  if (locked) locks.taken(lockKeys);
+  else if (work.length) {
+    const claimedKeys = work.flatMap((w) => (w.record ? lockKeysOf(w.record) : []));
+    await locks.acquire([...claimedKeys, ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys)))]);
+  }
+
+  const released: IngestResult[] = [];
+  const state: RoundState = { queued: new Set(), seq: batch.length };
+  let pending = work;
+  while (pending.length) {
+    const { round, deferred } = conflictFree(pending);
+    const next = await applyRound(tx, tenantId, locks, round, state, (w, result) => {
+      if (w.index !== undefined) results[w.index] = result;
+      else released.push(result);
+    });
+    pending = [...[...deferred, ...next.deferred].sort((a, b) => a.seq - b.seq), ...next.released];
+  }
+  return { results: results.map((r) => r!), released };
+}
+
+/**
+ * Claims every event's idempotency key (the unique index decides; a concurrent twin waits for
+ * this transaction, then answers DUPLICATE) and reads, in the same statement, the parked events
+ * awaiting any key the batch stores. With nothing parked, the statement also takes `lockKeys`
+ * (sorted, every lock the records need), exactly as `locks.acquire` would.
+ */
+async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
+  const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
+  const rows = await tx.$queryRaw<
+    { n: bigint; id: string | null; parked: RawEvent[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
+  >`
+    WITH input AS (
+      SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
+                           ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("key", "source", "module", "operation", "recordId", "n")),
+    claimed AS (
+      INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+      SELECT gen_random_uuid(), ${tenantId}, x."key", x."source"::"SyncSource", x."module", x."operation", x."recordId", 'PARKED'::"IngestStatus"
+        FROM input x ORDER BY x."key"
+      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+      RETURNING "id", "idempotencyKey"),
+    parked AS MATERIALIZED (
+      SELECT json_agg(p."payload") AS "payloads" FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
+    SELECT x."n", c."id", k."payloads" AS "parked",
+           CASE WHEN x."n" = 1 AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
+             (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
+           END AS "locked",
+           o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
+      FROM input x
+      CROSS JOIN parked k
+      LEFT JOIN claimed c ON c."idempotencyKey" = x."key"
+      LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = x."key"
+     ORDER BY x."n"`;
+  const claims: Claimed[] = rows.map((row) => ({
+    id: row.id,
+    original: row.originalId
+      ? { id: row.originalId, receivedAt: row.receivedAt!, status: row.status!, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId }
+      : null,
+  }));
+  return { claims, parked: rows[0]?.parked ?? [], locked: rows[0]?.locked !== null && rows[0]?.locked !== undefined };
+}
+
+/** DUPLICATE for every event whose key was there: the original read by the claim, or (a twin that committed while the claim waited) read now. */
+async function answerDuplicates(tx: Tx, tenantId: string, batch: readonly BatchEvent[], claims: Claimed[], results: (IngestResult | null)[]) {
+  const unseen = batch.filter((_, i) => !claims[i]!.id && !claims[i]!.original).map((b) => b.event.idempotencyKey);
+  const twins = unseen.length
+    ? new Map((await tx.syncEvent.findMany({ where: { tenantId, idempotencyKey: { in: unseen } } })).map((row) => [row.idempotencyKey, row]))
+    : new Map();
+  batch.forEach((b, i) => {
+    const claim = claims[i]!;
+    if (claim.id) return;
+    const original = claim.original ?? twins.get(b.event.idempotencyKey);
+    if (!original) throw new Error(`claim of ${b.event.idempotencyKey}: neither claimed nor found`);
+    results[i] = resultOf(b.event, original.id, {
+      status: 'DUPLICATE',
+      message: `already received at ${original.receivedAt.toISOString()} (${original.status})`,
+      entityType: original.entityType,
+      entityId: original.entityId,
+      studentId: original.studentId,
+    });
+  });
+}
+
+/**
+ * The work, in order, split into a round whose events touch pairwise different entities and
+ * the rest: an event that depends on an earlier one of the round (or on one deferred before
+ * it) waits for the next round, so events about one entity apply in arrival order.
+ */
+function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
+  const round: Work[] = [];
+  const deferred: Work[] = [];
+  const own = new Set<string>();
+  const all = new Set<string>();
+  for (const w of work) {
+    const keys = w.record && !w.invalid ? conflictKeysOf({ event: w.event, record: w.record }) : { own: [], all: [] };
+    const clash = keys.own.some((k) => all.has(k)) || keys.all.some((k) => own.has(k));
+    for (const k of keys.own) own.add(k);
+    for (const k of keys.all) all.add(k);
+    (clash ? deferred : round).push(w);
+  }
+  return { round, deferred };
+}
+
+/** What one event of a round writes besides its record's row. */
+interface Effects {
+  outcome?: { id: string; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null; message: string | null };
+  park?: { syncEventId: string; awaiting: string; payload: RawEvent };
+  repark?: { id: string; awaiting: string };
+  unpark?: string;
+  /** A batch event refused: its claim goes (REJECTED writes nothing). */
+  unclaim?: string;
+}
+
+/**
+ * Applies one round: returns the parked events released by what it stored (the next round's
+ * work). `done` receives each event's result as it is decided.
+ */
+async function applyRound(
+  tx: Tx,
+  tenantId: string,
+  locks: TransactionLocks,
+  work: Work[],
+  state: RoundState,
+  done: (w: Work, result: IngestResult) => void,
+): Promise<{ released: Work[]; deferred: Work[] }> {
+  // Released events' locks were taken with the batch's; one that appeared since is only tried.
+  await locks.tryAcquire(work.flatMap((w) => (w.parked && w.record && !w.invalid ? lockKeysOf(w.record) : [])));
+  const withRecord = work.filter((w) => w.record && !w.invalid);
+  const reads = await readRecords(tx, tenantId, withRecord.map((w) => w.record!));
+  const plans = new Map<Work, RecordPlan | IngestInputError>();
+  // Different keys can still mean one row: a stored row matching both records (by different
+  // keys), or one enrolment of a student in a class. The later event waits for the next round,
+  // and so does any later one about the same entities as an event that waits.
+  const rows = new Set<string>();
+  const waiting = { own: new Set<string>(), all: new Set<string>() };
+  const deferred: Work[] = [];
+  for (const [i, w] of withRecord.entries()) {
+    const read = reads[i]!;
+    const resolved = resolveRefs(w.record!, read.parents);
+    const touched = [...read.matches.map((m) => m.id), ...(resolved.ok ? pairKeys(w.record!, resolved.columns) : [])];
+    const keys = conflictKeysOf({ event: w.event, record: w.record });
+    if (touched.some((id) => rows.has(id)) || keys.own.some((k) => waiting.all.has(k)) || keys.all.some((k) => waiting.own.has(k))) {
+      for (const k of keys.own) waiting.own.add(k);
+      for (const k of keys.all) waiting.all.add(k);
+      deferred.push(w);
+      continue;
+    }
+    for (const id of touched) rows.add(id);
+    try {
+      plans.set(w, planRecord(w.record!, resolved, resolved.ok ? await existingRow(tx, w.record!, read) : null));
+    } catch (error) {
+      if (!(error instanceof IngestInputError)) throw error;
+      plans.set(w, error);
+    }
+  }
+  const round = work.filter((w) => !deferred.includes(w));
+
+  const writes: RecordWrite[] = [];
+  const effects: Effects[] = [];
+  const learningOutcomes: NonNullable<Applied['learningOutcomes']>[] = [];
+  const replaced: string[] = [];
+  /** Stored key → depth of the event that stored it (what it releases is one level deeper). */
+  const releases = new Map<string, number>();
+  for (const w of round) {
+    if (!w.record) {
+      const parked = { status: 'PARKED' as const, message: 'awaiting fetch from the Zoho API', awaiting: AWAITING_ZOHO_FETCH };
+      effects.push({ outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw } });
+      done(w, resultOf(w.event, w.eventId, parked));
+      continue;
+    }
+    const plan = w.invalid ?? plans.get(w)!;
+    if (plan instanceof IngestInputError) {
+      const rejected = { status: 'REJECTED' as const, message: plan.message };
+      if (w.parked) effects.push({ outcome: outcomeRow(w.eventId, rejected), unpark: w.parked.id });
+      else effects.push({ unclaim: w.eventId });
+      done(w, resultOf(w.event, w.parked ? w.eventId : null, rejected));
+      continue;
+    }
+    if (plan.write) writes.push(plan.write);
+    if (plan.replaceOutcomes) {
+      replaced.push(plan.replaceOutcomes.gradeId);
+      learningOutcomes.push(plan.replaceOutcomes);
+    }
+    if (plan.applied.learningOutcomes) learningOutcomes.push(plan.applied.learningOutcomes);
+    const applied = plan.applied;
+    if (!w.parked) {
+      effects.push({ outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw } } : {}) });
+      done(w, resultOf(w.event, w.eventId, applied));
+    } else if (applied.status === 'PARKED') {
+      // Still parked: a later key may release it again.
+      state.queued.delete(w.parked.id);
+      if (applied.awaiting !== w.parked.awaiting) effects.push({ outcome: outcomeRow(w.eventId, applied), repark: { id: w.parked.id, awaiting: applied.awaiting! } });
+      continue;
+    } else {
+      const arrived = parseRefKey(w.parked.awaiting);
+      const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
+      effects.push({ outcome: outcomeRow(w.eventId, { ...applied, message }), unpark: w.parked.id });
+      done(w, resultOf(w.event, w.eventId, { ...applied, message }));
+    }
+    if (applied.status !== 'PARKED' && w.depth + 1 <= MAX_PARKED_DEPTH) for (const key of applied.storedKeys) releases.set(key, w.depth);
+  }
+
+  if (replaced.length) await tx.$executeRaw`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`;
+  const parkedRows = await tx.$queryRaw<{ id: string; awaiting: string; payload: RawEvent; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null }[]>(
+    writeRoundSql(tenantId, writes, effects, learningOutcomes, [...releases.keys()]),
+  );
+  const released: Work[] = [];
+  for (const row of parkedRows) {
+    const raw = row.payload;
+    // Released once per transaction: one deferred to a later round is not queued again.
+    if (raw.kind === 'zoho-fetch' || state.queued.has(row.id)) continue;
+    state.queued.add(row.id);
+    const event: KeyedEvent = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId, raw };
+    const next: Work = { event, eventId: row.syncEventId, record: null, parked: { id: row.id, awaiting: row.awaiting }, depth: releases.get(row.awaiting)! + 1, seq: state.seq++ };
+    try {
+      next.record = recordOf(raw);
+    } catch (error) {
+      if (!(error instanceof IngestInputError)) throw error;
+      next.invalid = error;
+    }
+    released.push(next);
+  }
+  return { released, deferred };
+}
+
+/** What the rounds of one transaction share: parked rows released already (not queued twice), the arrival counter. */
+interface RoundState {
+  queued: Set<string>;
+  seq: number;
+}
+
+/** An enrolment's other identity: one per student and class (the unique index the keys do not show). */
+function pairKeys(record: IncomingRecord, columns: Partial<Record<string, string | null>>): string[] {
+  return record.entity === 'Enrollment' && columns.studentId && columns.classId ? [`Enrollment|${columns.studentId}|${columns.classId}`] : [];
+}
+
+function outcomeRow(id: string, outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null }) {
+  return { id, status: outcome.status, entityType: outcome.entityType ?? null, entityId: outcome.entityId ?? null, studentId: outcome.studentId ?? null, message: outcome.message };
+}
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const json = (value: unknown) => JSON.stringify(value);
+
+/**
+ * The round's one write statement: rows created and updated (per table and column set, from
+ * json through the table's own row type, so every value gets its column's type), event
+ * outcomes, parked rows added, re-pointed and removed, refused claims removed, learning
+ * outcomes; its result: the parked events awaiting a key just stored (not those it removes),
+ * in arrival order.
+ */
+function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects[], learningOutcomes: NonNullable<Applied['learningOutcomes']>[], released: string[]): Prisma.Sql {
+  const now = new Date();
+  const ctes: Prisma.Sql[] = [];
+  const groups = new Map<string, RecordWrite[]>();
+  for (const w of writes) {
+    // undefined sets nothing (as in Prisma): not a column of the statement.
+    const data = Object.fromEntries(Object.entries(w.data).filter(([, v]) => v !== undefined));
+    const key = `${w.kind}|${w.entity}|${Object.keys(data).sort().join(',')}`;
+    groups.set(key, [...(groups.get(key) ?? []), { ...w, data }]);
+  }
+  let n = 0;
+  for (const [key, group] of groups) {
+    const [kind, entity] = key.split('|') as ['create' | 'update', string];
+    const columns = Object.keys(group[0]!.data).sort();
+    const rows = json(group.map((w) => ({ ...w.data, id: w.id, tenantId })));
+    const quoted = columns.map(quote);
+    if (kind === 'create') {
+      ctes.push(Prisma.sql`${Prisma.raw(`"w${n++}"`)} AS (
+        INSERT INTO ${Prisma.raw(quote(entity))} ("id", "tenantId", ${Prisma.raw(quoted.join(', '))})
+        SELECT x."id", x."tenantId", ${Prisma.raw(quoted.map((c) => `x.${c}`).join(', '))} FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x)`);
+    } else {
+      ctes.push(Prisma.sql`${Prisma.raw(`"w${n++}"`)} AS (
+        UPDATE ${Prisma.raw(quote(entity))} t SET ${Prisma.raw(quoted.map((c) => `${c} = x.${c}`).join(', '))}
+          FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x WHERE t."id" = x."id")`);
+    }
+  }
+  const outcomeRows = effects.flatMap((e) => (e.outcome ? [e.outcome] : []));
+  if (outcomeRows.length) {
+    ctes.push(Prisma.sql`"outcomes" AS (
+      UPDATE "SyncEvent" s SET "status" = x."status"::"IngestStatus", "entityType" = x."entityType", "entityId" = x."entityId",
+             "studentId" = x."studentId", "message" = x."message", "processedAt" = ${now}
+        FROM json_to_recordset(${json(outcomeRows)}::json) AS x("id" uuid, "status" text, "entityType" text, "entityId" uuid, "studentId" uuid, "message" text)
+       WHERE s."id" = x."id")`);
+  }
+  const parks = effects.flatMap((e) => (e.park ? [{ ...e.park, id: randomUUID() }] : []));
+  if (parks.length) {
+    ctes.push(Prisma.sql`"park" AS (
+      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload", "attempts", "createdAt", "updatedAt")
+      SELECT x."id", ${tenantId}, x."syncEventId", x."awaiting", x."payload", 0, ${now}, ${now}
+        FROM jsonb_to_recordset(${json(parks)}::jsonb) AS x("id" uuid, "syncEventId" uuid, "awaiting" text, "payload" jsonb))`);
+  }
+  const reparks = effects.flatMap((e) => (e.repark ? [e.repark] : []));
+  if (reparks.length) {
+    ctes.push(Prisma.sql`"repark" AS (
+      UPDATE "ParkedEvent" p SET "awaiting" = x."awaiting", "attempts" = p."attempts" + 1, "updatedAt" = ${now}
+        FROM json_to_recordset(${json(reparks)}::json) AS x("id" uuid, "awaiting" text) WHERE p."id" = x."id")`);
+  }
+  const unparked = effects.flatMap((e) => (e.unpark ? [e.unpark] : []));
+  if (unparked.length) ctes.push(Prisma.sql`"unpark" AS (DELETE FROM "ParkedEvent" WHERE "id" = ANY(${unparked}::uuid[]))`);
+  const unclaimed = effects.flatMap((e) => (e.unclaim ? [e.unclaim] : []));
+  if (unclaimed.length) ctes.push(Prisma.sql`"unclaim" AS (DELETE FROM "SyncEvent" WHERE "id" = ANY(${unclaimed}::uuid[]))`);
+  const los = learningOutcomes.flatMap(({ gradeId, outcomes: list }) => list.map((lo, position) => ({ ...lo, achieved: lo.achieved ?? false, id: randomUUID(), gradeId, position })));
+  if (los.length) {
+    ctes.push(Prisma.sql`"learningOutcomes" AS (
+      INSERT INTO "LearningOutcome" ("id", "gradeId", "position", "code", "title", "definition", "score", "feedback", "achieved")
+      SELECT x."id", x."gradeId", x."position", x."code", x."title", x."definition", x."score", x."feedback", x."achieved"
+        FROM json_to_recordset(${json(los)}::json)
+          AS x("id" uuid, "gradeId" uuid, "position" int, "code" text, "title" text, "definition" text, "score" text, "feedback" text, "achieved" boolean))`);
+  }
+  const select = Prisma.sql`
+    SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
+           s."module", s."operation", s."recordId"
+      FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
+     WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${released}::text[]) AND p."id" <> ALL(${unparked}::uuid[])
+     ORDER BY p."createdAt", p."id"`;
+  return ctes.length ? Prisma.sql`WITH ${Prisma.join(ctes)} ${select}` : select;
+}

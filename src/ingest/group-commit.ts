@@ -1,0 +1,74 @@
+/**
+ * Group commit: events submitted while a tenant's batch is being written wait and go together
+ * into its next batch (one batch at a time per tenant and process), so N concurrent webhooks
+ * cost one transaction of a few statements instead of N transactions. An event alone is a
+ * batch of one: no timer, no added latency.
+ *
+ * A batch holds events about pairwise different entities (batch.ts conflictKeysOf); an event
+ * sharing an entity with one taken, or with one left for later, waits for a later batch, so
+ * events about one entity are applied in the order they were submitted.
+ *
+ * Why by hand: the batching libraries (dataloader, p-batch) batch by tick or timer and know
+ * nothing of which items may share a transaction.
+ */
+import { conflictKeysOf, type BatchEvent } from './batch.js';
+import type { IngestResult } from './pipeline.js';
+
+interface Pending {
+  item: BatchEvent;
+  keys: { own: string[]; all: string[] };
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export type CommitBatch = (tenantId: string, batch: BatchEvent[]) => Promise<IngestResult[]>;
+
+export class GroupCommit {
+  private readonly queues = new Map<string, Pending[]>();
+
+  constructor(
+    private readonly commit: CommitBatch,
+    private readonly maxBatch = 64,
+  ) {}
+
+  /** Resolves, per item and in order, once its batch committed (or rejects with the batch's error). */
+  submit(tenantId: string, items: readonly BatchEvent[]): Promise<IngestResult[]> {
+    let queue = this.queues.get(tenantId);
+    const idle = !queue;
+    if (!queue) this.queues.set(tenantId, (queue = []));
+    const results = items.map((item) => new Promise<IngestResult>((resolve, reject) => queue.push({ item, keys: conflictKeysOf(item), resolve, reject })));
+    if (idle) void this.drain(tenantId, queue);
+    return Promise.all(results);
+  }
+
+  private async drain(tenantId: string, queue: Pending[]) {
+    // Let the submitter's siblings (the same tick's requests) join the first batch.
+    await Promise.resolve();
+    while (queue.length) {
+      const batch = takeBatch(queue, this.maxBatch);
+      try {
+        const results = await this.commit(tenantId, batch.map((p) => p.item));
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.queues.delete(tenantId);
+  }
+}
+
+/** Removes from the queue, in order, up to `max` events of pairwise different entities (see the module comment). */
+function takeBatch(queue: Pending[], max: number): Pending[] {
+  const taken: Pending[] = [];
+  const left: Pending[] = [];
+  const own = new Set<string>();
+  const all = new Set<string>();
+  for (const p of queue) {
+    const clash = taken.length >= max || p.keys.own.some((k) => all.has(k)) || p.keys.all.some((k) => own.has(k));
+    for (const k of p.keys.own) own.add(k);
+    for (const k of p.keys.all) all.add(k);
+    (clash ? left : taken).push(p);
+  }
+  queue.splice(0, queue.length, ...left);
+  return taken;
+}
