@@ -10,6 +10,7 @@ import { secretsEqual, verifySignature } from '../auth/signature.js';
 import { db } from '../db/client.js';
 import { isRecord } from '../ingest/fields.js';
 import { isZohoNotification, moodleEvent, zohoWebhookEvents } from '../ingest/envelopes.js';
+import { jsonTextTooDeep, MAX_JSON_DEPTH, tooDeepMessage } from '../ingest/json-depth.js';
 import { DatabaseUnavailableError, type IngestResult, type Ingestor } from '../ingest/pipeline.js';
 import type { KeyedEvent } from '../ingest/raw-event.js';
 import { IngestInputError } from '../ingest/record.js';
@@ -21,7 +22,7 @@ export interface WebhookOptions {
   defaultTenant: string;
   /** Largest accepted body (default 1 MiB). */
   maxBodyBytes?: number;
-  /** Webhook requests ingesting at once (default 8) … */
+  /** Webhook requests ingesting at once (default 64; their events share transactions, see ingest/group-commit.ts) … */
   concurrency?: number;
   /** … and waiting for a turn (default 256); beyond that: 503 with Retry-After. */
   maxQueued?: number;
@@ -51,7 +52,7 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxQueued = options.maxQueued ?? 256;
   const toleranceSeconds = options.toleranceSeconds ?? 300;
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? 64;
   const queue = new PQueue({ concurrency });
   /** Requests admitted and not yet answered: reading their body, looking up their tenant, queued or ingesting. */
   let admitted = 0;
@@ -114,15 +115,9 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
       throw error;
     }
     if (queue.size >= maxQueued) throw saturated();
-    const results = await queue.add(() => ingestAll(tenantId, events));
+    const results = await queue.add(() => options.ingestor.ingestEvents(tenantId, events));
     const accepted = results.some((r) => r.status !== 'REJECTED');
     return Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
-  }
-
-  async function ingestAll(tenantId: string, events: KeyedEvent[]): Promise<IngestResult[]> {
-    const results: IngestResult[] = [];
-    for (const event of events) results.push(await options.ingestor.ingest(tenantId, event));
-    return results;
   }
 
   return {
@@ -188,9 +183,14 @@ function parseJsonOrUndefined(body: Uint8Array): unknown {
   }
 }
 
-/** JSON where integers beyond 2^53 (19-digit Zoho ids sent as numbers) stay exact strings. */
+/**
+ * JSON where integers beyond 2^53 (19-digit Zoho ids sent as numbers) stay exact strings.
+ * Nesting is checked first, without recursion: the parser (and what handles its result) would
+ * overflow the stack on a body thousands of levels deep, at a depth varying with V8's tiers.
+ */
 function parseJson(body: Uint8Array): unknown {
   const text = Buffer.from(body).toString('utf8');
+  if (jsonTextTooDeep(text, MAX_JSON_DEPTH)) throw new HttpError(422, tooDeepMessage('body'));
   try {
     return parseLosslessJson(text, null, (value) => (isSafeNumber(value) ? Number(value) : value));
   } catch (error) {

@@ -5,6 +5,7 @@
  * a hash of the payload when the sender gives no id.
  */
 import { describeValue, isRecord } from './fields.js';
+import { jsonValueTooDeep, MAX_JSON_DEPTH, tooDeepMessage } from './json-depth.js';
 import { parseMoodleEvent } from './moodle-events.js';
 import { canonicalHash, type KeyedEvent } from './raw-event.js';
 import { IngestInputError } from './record.js';
@@ -26,15 +27,36 @@ function idString(value: unknown, field?: string): string | undefined {
   throw new IngestInputError(`${field}: expected an id of at most ${MAX_ID_LENGTH} characters, got ${id.length} characters`, field.split('.').pop());
 }
 
-/** The path of the first string (key or value) holding U+0000, which Postgres text and jsonb cannot store. */
-function nulPath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    const childPath = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key.replaceAll('\u0000', '\\u0000')}`;
-    if (key.includes('\u0000')) return childPath;
-    const found = nulPath(child, childPath);
-    if (found) return found;
+/**
+ * Refuses a value nested deeper than MAX_JSON_DEPTH (real events are < 10 levels deep). Runs
+ * first in every builder below, so what follows (nulPath, canonicalHash, the parsers) only
+ * meets shallow, acyclic values.
+ */
+function assertShallow(value: unknown, what: string): void {
+  if (jsonValueTooDeep(value, MAX_JSON_DEPTH)) throw new IngestInputError(tooDeepMessage(what));
+}
+
+/**
+ * The path of the first string (key or value) holding U+0000, which Postgres text and jsonb
+ * cannot store. Depth-first in key order, with an explicit stack: no recursion to overflow.
+ */
+function nulPath(root: unknown, rootPath: string): string | undefined {
+  // [value, its path, whether its key holds NUL]; children pushed in reverse so they pop in order.
+  const stack: [unknown, string, boolean][] = [[root, rootPath, false]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [value, path, nulKey] = item;
+    if (nulKey) return path;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path;
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    const entries = Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      const childPath = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key.replaceAll('\u0000', '\\u0000')}`;
+      stack.push([child, childPath, key.includes('\u0000')]);
+    }
   }
   return undefined;
 }
@@ -52,6 +74,7 @@ function field(record: Json, ...names: string[]): unknown {
 
 /** A Zoho record event (workflow webhook or the ingestZohoEvent mutation, snake or camel case). */
 export function zohoRecordEvent(body: Json): KeyedEvent {
+  assertShallow(body, 'Zoho event');
   const module = field(body, 'module');
   if (typeof module !== 'string' || !module) throw new IngestInputError('Zoho event.module: expected a module name such as "BTEC_Students"');
   const operationName = field(body, 'operation');
@@ -84,6 +107,7 @@ export function zohoRecordEvent(body: Json): KeyedEvent {
 
 /** Bulk records of one module (`{"module", "data": [...]}` or ingestZohoRecords): each record its own event. */
 export function zohoBulkEvents(module: string, records: readonly unknown[]): KeyedEvent[] {
+  records.forEach((data, index) => assertShallow(data, records.length === 1 ? `Zoho ${module} record` : `Zoho ${module} records[${index}]`));
   return records.map((data) => {
     const id = isRecord(data) ? idString(data.id) : undefined;
     const modified = isRecord(data) ? field(data, 'Modified_Time', 'Modified Time') : undefined;
@@ -100,6 +124,7 @@ export function zohoBulkEvents(module: string, records: readonly unknown[]): Key
 
 /** A Notifications-API callback: one event per id, parked until the record is fetched from Zoho. */
 export function zohoNotificationEvents(body: Json): KeyedEvent[] {
+  assertShallow(body, 'Zoho notification');
   const module = body.module;
   const ids = body.ids;
   const channelId = idString(body.channel_id, 'Zoho notification.channel_id');
@@ -138,6 +163,7 @@ export function isZohoNotification(body: Json): boolean {
 /** Any body posted to /webhooks/zoho. */
 export function zohoWebhookEvents(body: unknown): KeyedEvent[] {
   if (!isRecord(body)) throw new IngestInputError('Zoho webhook: expected a JSON object');
+  assertShallow(body, 'Zoho webhook');
   if (isZohoNotification(body)) return zohoNotificationEvents(body);
   if (Array.isArray(body.data)) {
     if (typeof body.module !== 'string' || !body.module) throw new IngestInputError('Zoho bulk records.module: expected a module name');
@@ -152,6 +178,7 @@ export function zohoWebhookEvents(body: unknown): KeyedEvent[] {
 /** A Moodle event (plugin shape, the ingestMoodleEvent input, or a standard event envelope). */
 export function moodleEvent(body: unknown): KeyedEvent {
   if (!isRecord(body)) throw new IngestInputError('Moodle event: expected a JSON object');
+  assertShallow(body, 'Moodle event');
   const parsed = parseMoodleEvent(body);
   if (parsed.eventId !== null) idString(parsed.eventId, `${parsed.event}.event_id`);
   const { data, ...envelope } = body;

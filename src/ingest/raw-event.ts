@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { jsonValueTooDeep } from './json-depth.js';
 import { parseMoodleEvent } from './moodle-events.js';
 import type { IncomingRecord, SourceName } from './record.js';
 import { parseZohoRecord, type ZohoOperation } from './zoho-records.js';
@@ -48,10 +49,90 @@ export function canonicalHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
+/**
+ * Deepest value hashed by the native JSON.stringify, whose replacer recursion overflows the
+ * stack somewhere past ≈1,400 levels (varying with V8's tiers); deeper values (which ingestion
+ * refuses before hashing, but a GraphQL variable may carry) take the iterative path below.
+ */
+const NATIVE_DEPTH = 256;
+
+/** Sorted keys for plain objects, so the JSON is the same whatever the key order. */
+function sortedKeys(_key: string, v: unknown): unknown {
+  return v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v;
+}
+
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
+  return jsonValueTooDeep(value, NATIVE_DEPTH) ? iterativeCanonicalJson(value) : JSON.stringify(value, sortedKeys);
+}
+
+/** What JSON.stringify(holder[key]) with the sortedKeys replacer serialises (ECMA-262 SerializeJSONProperty steps 1–4). */
+function propertyValue(holder: object, key: string): unknown {
+  let value: unknown = (holder as Record<string, unknown>)[key];
+  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint') {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') value = (toJSON as (key: string) => unknown).call(value, key);
+  }
+  value = sortedKeys(key, value);
+  if (value instanceof Number) return Number(value);
+  if (value instanceof String) return String(value);
+  if (value instanceof Boolean || value instanceof BigInt) return value.valueOf();
+  return value;
+}
+
+const NESTED = Symbol('nested');
+
+/** A scalar's JSON, NESTED for an object or array, undefined for what JSON omits. */
+function scalarJson(value: unknown): string | typeof NESTED | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'bigint':
+      throw new TypeError('Do not know how to serialize a BigInt');
+    case 'object':
+      return NESTED;
+    default:
+      return undefined;
+  }
+}
+
+/** JSON.stringify(value, sortedKeys) with an explicit stack instead of recursion: the same text at any depth. */
+function iterativeCanonicalJson(root: unknown): string {
+  const out: string[] = [];
+  const frames: { value: object; keys: string[]; next: number; array: boolean; written: number }[] = [];
+  const open = new Set<object>();
+  const enter = (value: object) => {
+    if (open.has(value)) throw new TypeError('Converting circular structure to JSON');
+    open.add(value);
+    const array = Array.isArray(value);
+    frames.push({ value, keys: array ? Array.from({ length: value.length }, (_, i) => String(i)) : Object.keys(value), next: 0, array, written: 0 });
+    out.push(array ? '[' : '{');
+  };
+  const first = propertyValue({ '': root }, '');
+  const json = scalarJson(first);
+  if (json !== NESTED) return json as string;
+  enter(first as object);
+  while (frames.length) {
+    const frame = frames[frames.length - 1]!;
+    if (frame.next === frame.keys.length) {
+      out.push(frame.array ? ']' : '}');
+      open.delete(frame.value);
+      frames.pop();
+      continue;
+    }
+    const key = frame.keys[frame.next++]!;
+    const value = propertyValue(frame.value, key);
+    const json = scalarJson(value);
+    if (json === undefined && !frame.array) continue;
+    out.push(`${frame.written++ ? ',' : ''}${frame.array ? '' : `${JSON.stringify(key)}:`}`);
+    if (json === NESTED) enter(value as object);
+    else out.push(json ?? 'null');
+  }
+  return out.join('');
 }

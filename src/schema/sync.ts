@@ -206,7 +206,16 @@ builder.mutationFields((t) => ({
         });
       }
       const results: IngestResult[] = [];
-      for (const event of zohoBulkEvents(module, records)) {
+      for (const record of records) {
+        // Record by record (results in order), so an unusable one (nested too deep) is REJECTED alone.
+        let event: KeyedEvent;
+        try {
+          [event] = zohoBulkEvents(module, [record]) as [KeyedEvent];
+        } catch (error) {
+          if (!(error instanceof IngestInputError)) throw error;
+          results.push(rejected({ module, source: 'ZOHO' }, error));
+          continue;
+        }
         results.push(await guardDatabase(() => ctx.ingestor.ingest(ctx.tenantId, event)));
       }
       return { results };

@@ -494,8 +494,9 @@ describe('malformed input', () => {
     await expectRefused('zoho', "{'module': 'BTEC_Students'}", {}, 400, /malformed JSON/);
     await expectRefused('zoho', '{"module": "BTEC_Students",}', {}, 400, /malformed JSON/);
     await expectRefused('moodle', `${JSON.stringify(moodleUserCreated())} trailing`, {}, 400, /malformed JSON/);
-    // Deep nesting must not crash the process or reach the database.
-    await expectRefused('zoho', '['.repeat(200_000), {}, 400, /malformed JSON/);
+    // Deep nesting must not crash the process or reach the database: refused before parsing,
+    // even when also malformed (the nesting depth is checked first, without recursion).
+    await expectRefused('zoho', '['.repeat(200_000), {}, 422, /^body: JSON nested deeper than 64 levels$/);
   });
 
   it('415 when the body is not declared JSON', async () => {

@@ -891,6 +891,79 @@ describe('targeted hostile inputs', () => {
     }
   });
 
+  /** JSON text exactly `levels` levels deep (alternating objects and arrays), without recursing in JSON.stringify. */
+  const levelsText = (levels: number) =>
+    `${Array.from({ length: levels }, (_, i) => (i % 2 ? '[' : '{"n":')).join('')}1${Array.from({ length: levels }, (_, i) => (i % 2 ? ']' : '}')).reverse().join('')}`;
+  // Each body is 2 levels (the envelope and its data) around the nested value: `depth` levels in all.
+  const deepBodies = (depth: number): ['zoho' | 'moodle', string][] => [
+    ['zoho', `{"notification_id":"fz-deep-${depth}","module":"BTEC_Students","operation":"update","record_id":"1","data":{"id":"1","Status":{},"x":${levelsText(depth - 2)}}}`],
+    ['zoho', `{"module":"BTEC_Students","operation":"update","record_id":"1","data":{"id":"1","Status":{},"x":${levelsText(depth - 2)}}}`],
+    ['moodle', `{"event":"user_created","event_id":"fz-deep-${depth}","data":{"userid":{},"x":${levelsText(depth - 2)}}}`],
+  ];
+
+  it('a signed body nested deeper than 64 levels is a 422 naming the limit, whatever the depth (the stack never overflows), and stores nothing', async () => {
+    const before = await tableChecksum(database.db);
+    const events = await database.db.syncEvent.count();
+    for (const depth of [65, 1500, 2500]) {
+      for (const [sender, text] of deepBodies(depth)) {
+        // Repeated so V8 tiers the code up: the reply must not change with optimisation.
+        for (let i = 0; i < 3; i++) {
+          expect(await post(sender, text), `${sender} at depth ${depth}`).toEqual({ status: 422, body: JSON.stringify({ error: 'body: JSON nested deeper than 64 levels' }) });
+        }
+      }
+    }
+    // Depth is counted outside strings only: brackets in a string value do not count.
+    const stringy = JSON.stringify({ notification_id: 'fz-deep-s', module: 'BTEC_Students', operation: 'update', record_id: '1', data: { id: '1', Status: {}, x: `${'{["\\'.repeat(100)}\\"{[` } });
+    const reply = await post('zoho', stringy);
+    expect(reply.status).toBe(422);
+    expect(reply.body).not.toMatch(/nested deeper/);
+    expect(await database.db.syncEvent.count()).toBe(events);
+    expect(await tableChecksum(database.db)).toEqual(before);
+  });
+
+  it('a signed body 64 levels deep (the limit) is handled as before: refused for its bad field, not for its depth, never a 500', async () => {
+    const before = await tableChecksum(database.db);
+    const events = await database.db.syncEvent.count();
+    const replies = [];
+    for (const [sender, text] of deepBodies(64)) replies.push(await post(sender, text));
+    expect(replies.map((r) => r.status)).toEqual([422, 422, 422]);
+    for (const reply of replies) expect(reply.body).not.toMatch(/nested deeper|internal error/);
+    expect(replies[0]!.body).toMatch(/Status/);
+    expect(replies[1]!.body).toMatch(/Status/);
+    expect(replies[2]!.body).toMatch(/userid/);
+    expect(await database.db.syncEvent.count()).toBe(events);
+    expect(await tableChecksum(database.db)).toEqual(before);
+  });
+
+  it('GraphQL ingest mutations with a value nested deeper than 64 levels are REJECTED naming the limit', async () => {
+    // Variables deeper than 32 levels are refused before (params-guard, a 400) and documents past
+    // 2,000 tokens by the parser: a too-deep value reaches the resolvers only as an inline literal.
+    const literal = (levels: number) =>
+      `${Array.from({ length: levels }, (_, i) => (i % 2 ? '[' : '{n: ')).join('')}1${Array.from({ length: levels }, (_, i) => (i % 2 ? ']' : '}')).reverse().join('')}`;
+    const before = await tableChecksum(database.db);
+    const events = await database.db.syncEvent.count();
+    const graphql = async (query: string) => {
+      const response = await app.yoga.fetch('http://test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.integration!}` }, body: JSON.stringify({ query }) });
+      const text = await response.text();
+      expect(response.status, text).toBe(200);
+      return JSON.parse(text) as unknown;
+    };
+    for (const depth of [65, 200]) {
+      const deep = literal(depth);
+      expect(await graphql(`mutation { ingestZohoEvent(input: {notificationId: "fz-deep-gql-${depth}", module: "BTEC_Students", operation: "update", recordId: "1", data: {id: "1", x: ${deep}}}) { status message } }`), `ingestZohoEvent at ${depth}`).toEqual({
+        data: { ingestZohoEvent: { status: 'REJECTED', message: 'Zoho event: JSON nested deeper than 64 levels' } },
+      });
+      expect(await graphql(`mutation { ingestMoodleEvent(input: {event: "user_created", data: {userid: "fz-deep", x: ${deep}}}) { status message } }`), `ingestMoodleEvent at ${depth}`).toEqual({
+        data: { ingestMoodleEvent: { status: 'REJECTED', message: 'Moodle event: JSON nested deeper than 64 levels' } },
+      });
+      expect(await graphql(`mutation { ingestZohoRecords(module: "BTEC_Units", records: [{id: "1", x: ${deep}}, {x: ${deep}}]) { results { status message } } }`), `ingestZohoRecords at ${depth}`).toEqual({
+        data: { ingestZohoRecords: { results: [0, 1].map(() => ({ status: 'REJECTED', message: 'Zoho BTEC_Units record: JSON nested deeper than 64 levels' })) } },
+      });
+    }
+    expect(await database.db.syncEvent.count()).toBe(events);
+    expect(await tableChecksum(database.db)).toEqual(before);
+  });
+
   it('GraphQL string arguments with NUL characters get a coded error or no match, not "Unexpected error."', async () => {
     const staff = tokens.staff!;
     for (const [query, variables] of [
