@@ -1,6 +1,7 @@
 import type { Plugin } from 'graphql-yoga';
 import { verifySignature } from '../auth/signature.js';
 import { db } from '../db/client.js';
+import { tenantSecrets } from '../db/tenants.js';
 
 /**
  * A POST /graphql carrying X-Signature-256 (HMAC of the raw body with the tenant's webhook
@@ -17,7 +18,7 @@ export function signedGraphQLRequests(options: { defaultTenant: string; signedTe
       const body = new Uint8Array(await request.clone().arrayBuffer());
       let tenant: { webhookSecret: string } | null;
       try {
-        tenant = await db.tenant.findUnique({ where: { id: tenantId }, select: { webhookSecret: true } });
+        tenant = await tenantSecrets(db, tenantId);
       } catch {
         // The signature cannot be checked without the tenant's secret: the sender must retry.
         endResponse(

@@ -8,6 +8,7 @@ import { isSafeNumber, parse as parseLosslessJson } from 'lossless-json';
 import PQueue from 'p-queue';
 import { secretsEqual, verifySignature } from '../auth/signature.js';
 import { db } from '../db/client.js';
+import { tenantSecrets } from '../db/tenants.js';
 import { isRecord } from '../ingest/fields.js';
 import { isZohoNotification, moodleEvent, zohoWebhookEvents } from '../ingest/envelopes.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH, tooDeepMessage } from '../ingest/json-depth.js';
@@ -80,7 +81,7 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     const body = await readBody(request, maxBodyBytes);
 
     const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
-    const tenant = await db.tenant.findUnique({ where: { id: tenantId } }).catch((error: unknown) => {
+    const tenant = await tenantSecrets(db, tenantId).catch((error: unknown) => {
       throw unavailable(error);
     });
     // Replay window: with X-Timestamp (unix seconds) the signature covers `<timestamp>.<body>`,

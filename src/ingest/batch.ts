@@ -319,6 +319,9 @@ const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const json = (value: unknown) => JSON.stringify(value);
 
 /**
+ * (Each UPDATE … FROM json also names its ids with `= ANY(…)`: the planner guesses 100 rows for a
+ * json function and would rather hash-join them against a sequential scan of the table.)
+ *
  * The round's one write statement: rows created and updated (per table and column set, from
  * json through the table's own row type, so every value gets its column's type), event
  * outcomes, parked rows added, re-pointed and removed, refused claims removed, learning
@@ -348,7 +351,8 @@ function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects
     } else {
       ctes.push(Prisma.sql`${Prisma.raw(`"w${n++}"`)} AS (
         UPDATE ${Prisma.raw(quote(entity))} t SET ${Prisma.raw(quoted.map((c) => `${c} = x.${c}`).join(', '))}
-          FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x WHERE t."id" = x."id")`);
+          FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x
+         WHERE t."id" = x."id" AND t."id" = ANY(${group.map((w) => w.id)}::uuid[]))`);
     }
   }
   const outcomeRows = effects.flatMap((e) => (e.outcome ? [e.outcome] : []));
@@ -357,7 +361,7 @@ function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects
       UPDATE "SyncEvent" s SET "status" = x."status"::"IngestStatus", "entityType" = x."entityType", "entityId" = x."entityId",
              "studentId" = x."studentId", "message" = x."message", "processedAt" = ${now}
         FROM json_to_recordset(${json(outcomeRows)}::json) AS x("id" uuid, "status" text, "entityType" text, "entityId" uuid, "studentId" uuid, "message" text)
-       WHERE s."id" = x."id")`);
+       WHERE s."id" = x."id" AND s."id" = ANY(${outcomeRows.map((o) => o.id)}::uuid[]))`);
   }
   const parks = effects.flatMap((e) => (e.park ? [{ ...e.park, id: randomUUID() }] : []));
   if (parks.length) {
@@ -370,7 +374,8 @@ function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects
   if (reparks.length) {
     ctes.push(Prisma.sql`"repark" AS (
       UPDATE "ParkedEvent" p SET "awaiting" = x."awaiting", "attempts" = p."attempts" + 1, "updatedAt" = ${now}
-        FROM json_to_recordset(${json(reparks)}::json) AS x("id" uuid, "awaiting" text) WHERE p."id" = x."id")`);
+        FROM json_to_recordset(${json(reparks)}::json) AS x("id" uuid, "awaiting" text)
+       WHERE p."id" = x."id" AND p."id" = ANY(${reparks.map((r) => r.id)}::uuid[]))`);
   }
   const unparked = effects.flatMap((e) => (e.unpark ? [e.unpark] : []));
   if (unparked.length) ctes.push(Prisma.sql`"unpark" AS (DELETE FROM "ParkedEvent" WHERE "id" = ANY(${unparked}::uuid[]))`);

@@ -1,8 +1,10 @@
 /**
- * The ingest pipeline: one event → one transaction (claim the idempotency key in the event
- * log, apply the record, park it or apply what was parked waiting for it) → after commit,
- * tell the listeners (cache invalidation, pub/sub, metrics). Entry points (HTTP webhooks,
- * GraphQL mutations, the Zoho notification resolver) all call `ingest()`.
+ * The ingest pipeline: events → group commit (group-commit.ts: concurrent events of a tenant
+ * share a transaction) → one transaction per batch (batch.ts: claim the idempotency keys in the
+ * event log, apply the records, park them or apply what was parked waiting for them) → after
+ * commit, tell the listeners (cache invalidation, pub/sub, metrics). Entry points (HTTP webhooks,
+ * GraphQL mutations, the Zoho notification resolver) all call `ingest()` / `ingestEvents()`.
+ * Replaying parked events and applying records fetched from Zoho run here, one transaction each.
  */
 import { randomUUID } from 'node:crypto';
 import pRetry from 'p-retry';

@@ -132,18 +132,6 @@ function rowColumns(entity: EntityType): string[] {
   ];
 }
 
-const ident = (name: string) => Prisma.raw(`"${name}"`);
-
-/** The parent `ref` names, as `{ id, unitId? }` json (null when absent); the unit for classes (a Moodle grade's unit comes from its class). */
-function parentSql(tenantId: string, ref: EntityRef): Prisma.Sql {
-  const shape = ref.entity === 'Class' ? Prisma.sql`json_build_object('id', p."id", 'unitId', p."unitId")` : Prisma.sql`json_build_object('id', p."id")`;
-  return Prisma.sql`(SELECT ${shape} FROM ${ident(ref.entity)} p WHERE p."tenantId" = ${tenantId} AND p.${ident(ref.key)} = ${ref.value} LIMIT 1)`;
-}
-
-function parentIdSql(tenantId: string, ref: EntityRef): Prisma.Sql {
-  return Prisma.sql`(SELECT p."id" FROM ${ident(ref.entity)} p WHERE p."tenantId" = ${tenantId} AND p.${ident(ref.key)} = ${ref.value} LIMIT 1)`;
-}
-
 /** What applying a record reads first: its parents (by their unique keys) and the stored rows matching its keys. */
 export interface RecordRead {
   parents: ({ id: string; unitId?: string | null } | null)[];
@@ -151,42 +139,98 @@ export interface RecordRead {
   matches: Row[];
 }
 
-/**
- * One row (`i`, parents, matches) for what used to be one statement per parent plus one for the
- * record's own rows: every parent the record refers to (by its unique key) and every stored row
- * matching one of the record's keys (for an enrolment also its student and class), oldest sync first.
- */
-function readRecordSql(tenantId: string, record: IncomingRecord, i: number): Prisma.Sql {
-  const refs = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
-  const or: Prisma.Sql[] = ownRefs(record).map((ref) => Prisma.sql`e.${ident(ref.key)} = ${ref.value}`);
-  const { studentId, classId } = record.refs;
-  if (record.entity === 'Enrollment' && studentId && classId) {
-    or.push(Prisma.sql`(e."studentId" = ${parentIdSql(tenantId, studentId)} AND e."classId" = ${parentIdSql(tenantId, classId)})`);
-  }
-  const columns = Prisma.raw(rowColumns(record.entity).map((c) => `e."${c}"`).join(', '));
-  const parents = refs.length ? Prisma.sql`json_build_array(${Prisma.join(refs.map((ref) => parentSql(tenantId, ref)))})` : Prisma.sql`NULL::json`;
-  return Prisma.sql`SELECT ${Prisma.raw(String(i))} AS "i", ${parents} AS "parents",
-           (SELECT json_agg(x ORDER BY x."syncedAt") FROM (SELECT ${columns} FROM ${ident(record.entity)} e
-             WHERE e."tenantId" = ${tenantId} AND (${Prisma.join(or, ' OR ')})) x) AS "matches"`;
+/** One row looked up by a unique key (or, for an enrolment, by its student and class). */
+interface Lookup {
+  entity: EntityType;
+  key: UniqueKey | 'pair';
+  value: string;
+  /** pair: the student's key, the class's key and value. */
+  studentKey?: UniqueKey;
+  classKey?: UniqueKey;
+  classValue?: string;
 }
 
-/** readRecordSql for several records in one statement, in their order. */
+const column = (name: string) => `t."${name}"`;
+
+/** `t` found by the lookup `l` through any key of `entity` (pair lookups name their parents' keys). */
+function anyKeySql(entity: EntityType, alias: string, keyColumn: string, valueColumn: string): string {
+  return ENTITIES[entity].keys.map((key) => `(l."${keyColumn}" = '${key}' AND ${alias}."${key}" = l."${valueColumn}")`).join(' OR ');
+}
+
+/**
+ * Every lookup of a round in one statement whose text never changes (so Postgres plans it once
+ * per connection; a statement per batch, one subquery per record, spent more time planning
+ * than running): a branch per entity and key, joined with the lookups by index. Each row found
+ * comes back with the lookup's number and the columns applying a record reads.
+ */
+const READ_SQL = (() => {
+  const branches: string[] = [];
+  for (const entity of Object.keys(ENTITIES) as EntityType[]) {
+    const columns = [...new Set([...rowColumns(entity), ...(entity === 'Class' ? ['unitId'] : [])])];
+    const row = `json_build_object(${columns.map((c) => `'${c}', ${column(c)}`).join(', ')})`;
+    for (const key of ENTITIES[entity].keys) {
+      branches.push(`SELECT l."n", ${row} AS "row" FROM l JOIN "${entity}" t ON t."tenantId" = $1 AND t."${key}" = l."value" WHERE l."entity" = '${entity}' AND l."key" = '${key}'`);
+    }
+    if (entity === 'Enrollment') {
+      branches.push(`SELECT l."n", ${row} AS "row" FROM l JOIN "Enrollment" t ON t."tenantId" = $1
+        AND t."studentId" = (SELECT s."id" FROM "Student" s WHERE s."tenantId" = $1 AND (${anyKeySql('Student', 's', 'studentKey', 'value')}) LIMIT 1)
+        AND t."classId" = (SELECT c."id" FROM "Class" c WHERE c."tenantId" = $1 AND (${anyKeySql('Class', 'c', 'classKey', 'classValue')}) LIMIT 1)
+        WHERE l."entity" = 'Enrollment' AND l."key" = 'pair'`);
+    }
+  }
+  return `WITH l AS MATERIALIZED (
+      SELECT * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+        AS l("n", "entity", "key", "value", "studentKey", "classKey", "classValue"))
+    ${branches.join('\n    UNION ALL ')}`;
+})();
+
+/**
+ * Reads, for each record, every parent it refers to (by its unique key) and every stored row
+ * matching one of its keys (for an enrolment also its student and class), in one statement.
+ */
 export async function readRecords(tx: Tx, tenantId: string, records: readonly IncomingRecord[]): Promise<RecordRead[]> {
   if (!records.length) return [];
-  const rows = await tx.$queryRaw<{ i: number; parents: RecordRead['parents'] | null; matches: Row[] | null }[]>(
-    Prisma.join(records.map((record, i) => readRecordSql(tenantId, record, i)), ' UNION ALL '),
+  const lookups: Lookup[] = [];
+  const plan = records.map((record) => {
+    const refs = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+    const parents = refs.map((ref) => lookups.push({ entity: ref.entity, key: ref.key, value: ref.value }) - 1);
+    const own = ownRefs(record).map((ref) => lookups.push({ entity: ref.entity, key: ref.key, value: ref.value }) - 1);
+    const { studentId, classId } = record.refs;
+    if (record.entity === 'Enrollment' && studentId && classId) {
+      own.push(lookups.push({ entity: 'Enrollment', key: 'pair', value: studentId.value, studentKey: studentId.key, classKey: classId.key, classValue: classId.value }) - 1);
+    }
+    return { parents, own };
+  });
+  const rows = await tx.$queryRawUnsafe<{ n: number; row: Row }[]>(
+    READ_SQL,
+    tenantId,
+    lookups.map((_, n) => n),
+    lookups.map((l) => l.entity),
+    lookups.map((l) => l.key),
+    lookups.map((l) => l.value),
+    lookups.map((l) => l.studentKey ?? null),
+    lookups.map((l) => l.classKey ?? null),
+    lookups.map((l) => l.classValue ?? null),
   );
-  const reads: RecordRead[] = records.map(() => ({ parents: [], matches: [] }));
-  for (const row of rows) {
-    reads[row.i] = {
-      parents: row.parents ?? [],
-      matches: (row.matches ?? []).map((m) => {
-        for (const column of DATE_COLUMNS) if (typeof m[column] === 'string') m[column] = new Date(m[column] as string);
-        return m;
-      }),
-    };
+  const found = new Map<number, Row>();
+  for (const { n, row } of rows) {
+    for (const c of DATE_COLUMNS) if (typeof row[c] === 'string') row[c] = new Date(row[c] as string);
+    found.set(n, row);
   }
-  return reads;
+  return plan.map(({ parents, own }) => {
+    const matches = new Map<string, Row>();
+    for (const n of own) {
+      const row = found.get(n);
+      if (row) matches.set(row.id, row);
+    }
+    return {
+      parents: parents.map((n) => {
+        const row = found.get(n);
+        return row ? { id: row.id, ...(typeof row.unitId !== 'undefined' ? { unitId: row.unitId as string | null } : {}) } : null;
+      }),
+      matches: [...matches.values()].sort((x, y) => (x.syncedAt as Date).getTime() - (y.syncedAt as Date).getTime()),
+    };
+  });
 }
 
 export type ResolvedRefs = { ok: true; columns: Partial<Record<RefColumn, string | null>> } | { ok: false; missing: EntityRef };

@@ -1,0 +1,154 @@
+/**
+ * Group commit (src/ingest/group-commit.ts, batch.ts): events submitted together share one
+ * transaction of set-based statements, and the answers are those of the events applied one
+ * after another. Statement counts are Prisma `query` events (COMMIT included), pinned.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor, type IngestResult } from '../../src/ingest/pipeline.js';
+import type { KeyedEvent } from '../../src/ingest/raw-event.js';
+import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { paymentEvent } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const ingestor = new Ingestor();
+const seen: IngestResult[][] = [];
+let students: { zohoId: string; moodleUserId: string; id: string }[] = [];
+let classes: string[] = [];
+
+beforeAll(async () => {
+  ingestor.onOutcomes((outcomes) => void seen.push(outcomes));
+  students = (await database.db.student.findMany({
+    where: { tenantId: 'default', zohoId: { not: null }, moodleUserId: { not: null }, deletedAt: null },
+    select: { id: true, zohoId: true, moodleUserId: true },
+    orderBy: { id: 'asc' },
+    take: 60,
+  })) as typeof students;
+  classes = (await database.db.class.findMany({ where: { tenantId: 'default', zohoId: { not: null } }, select: { zohoId: true }, take: 5 })).map((c) => c.zohoId!);
+});
+
+let sequence = 0;
+const zohoEvent = (body: unknown) => zohoWebhookEvents(body)[0]!;
+const zid = () => `93988400${String(++sequence).padStart(11, '0')}`;
+const at = (minutes: number) => new Date(Date.UTC(2026, 2, 1, 9, minutes)).toISOString().replace('.000Z', '+00:00');
+
+function studentEvent(zohoId: string, name: string, modified: string) {
+  return zohoEvent({
+    notification_id: `gc-student-${zohoId}-${++sequence}`,
+    module: 'BTEC_Students',
+    operation: 'update',
+    record_id: zohoId,
+    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: name, Status: 'Active', Modified_Time: modified },
+  });
+}
+
+function enrollmentEvent(zohoId: string, studentZohoId: string, classZohoId: string, modified: string) {
+  return zohoEvent({
+    notification_id: `gc-enrol-${zohoId}`,
+    module: 'BTEC_Enrollments',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: `ENR-${zohoId.slice(-4)}`, Student: { id: studentZohoId }, Class: { id: classZohoId }, Status: 'Active', Modified_Time: modified },
+  });
+}
+
+/** Submitted in one tick, as concurrent webhooks are: one queue, one drain. */
+async function together(events: KeyedEvent[]) {
+  const { result, statements } = await recordStatements(database, () => Promise.all(events.map((e) => ingestor.ingest('default', e))));
+  return { statuses: result.map((r) => r.status), results: result, statements: statements.length, commits: statements.filter((s) => /^COMMIT/i.test(s)).length };
+}
+
+describe('group commit', () => {
+  it('40 concurrent events about different payments: one transaction, 4 statements, every row written', async () => {
+    const payments = students.slice(0, 40).map((s, i) => ({ id: zid(), student: s, amount: `${100 + i}.50` }));
+    const run = await together(payments.map((p) => paymentEvent(p.student.zohoId, p.id, p.amount, at(1))).map(zohoEvent));
+    expect(run.statuses).toEqual(payments.map(() => 'CREATED'));
+    // claim + locks of all 40, one read of every parent and row, one write of rows + outcomes + parked lookup, COMMIT
+    expect({ statements: run.statements, commits: run.commits }).toEqual({ statements: 4, commits: 1 });
+    const rows = await database.db.payment.findMany({ where: { zohoId: { in: payments.map((p) => p.id) } }, select: { zohoId: true, amount: true, studentId: true } });
+    expect(new Map(rows.map((r) => [r.zohoId, [r.amount.toFixed(2), r.studentId]]))).toEqual(new Map(payments.map((p) => [p.id, [p.amount, p.student.id]])));
+    const logged = await database.db.syncEvent.findMany({ where: { recordId: { in: payments.map((p) => p.id) } }, select: { status: true, entityId: true } });
+    expect(logged.map((l) => l.status)).toEqual(payments.map(() => 'CREATED'));
+    expect(new Set(logged.map((l) => l.entityId)).size).toBe(40);
+    // Listeners heard every outcome once, after the commit.
+    expect(seen.at(-1)!.map((o) => o.eventId).sort()).toEqual(run.results.map((r) => r.eventId).sort());
+  });
+
+  it('events about one entity apply in the order submitted, each in a later batch (a child after its parent, an event after one it follows)', async () => {
+    const zohoId = zid();
+    const payment = zid();
+    const run = await together([
+      studentEvent(zohoId, 'First Name', at(10)),
+      studentEvent(zohoId, 'Second Name', at(11)),
+      zohoEvent(paymentEvent(zohoId, payment, '12.00', at(12))),
+      studentEvent(zohoId, 'Older Name', at(9)),
+    ]);
+    expect(run.statuses).toEqual(['CREATED', 'UPDATED', 'CREATED', 'STALE']);
+    expect(run.commits).toBe(4);
+    const student = await database.db.student.findFirstOrThrow({ where: { zohoId }, select: { id: true, fullName: true } });
+    expect(student.fullName).toBe('Second Name');
+    expect((await database.db.payment.findFirstOrThrow({ where: { zohoId: payment } })).studentId).toBe(student.id);
+  });
+
+  it('a value Postgres refuses: the batch is re-run event by event, only that event is REJECTED', async () => {
+    const good = students.slice(0, 5).map((s) => ({ id: zid(), student: s }));
+    const nameless = zid();
+    const events = good.map((p) => zohoEvent(paymentEvent(p.student.zohoId, p.id, '5.00', at(20))));
+    events.splice(2, 0, zohoEvent({ notification_id: `gc-nameless-${nameless}`, module: 'BTEC_Students', operation: 'insert', record_id: nameless, data: { id: nameless, Name: 'STU-NONAME', Status: 'Active', Modified_Time: at(20) } }));
+    const run = await together(events);
+    expect(run.statuses).toEqual(['CREATED', 'CREATED', 'REJECTED', 'CREATED', 'CREATED', 'CREATED']);
+    expect(run.results[2]!.message).toMatch(/^BTEC_Students: cannot store the record: .*fullName/);
+    expect(run.results[2]!.eventId).toBeNull();
+    // The failed batch, then each event alone.
+    expect(run.commits).toBe(5);
+    expect(await database.db.student.count({ where: { zohoId: nameless } })).toBe(0);
+    expect(await database.db.syncEvent.count({ where: { recordId: nameless } })).toBe(0);
+    expect(await database.db.payment.count({ where: { zohoId: { in: good.map((g) => g.id) } } })).toBe(5);
+  });
+
+  it('two events matching one stored row by different keys: the later one waits for the next round', async () => {
+    const s = students[50]!;
+    // The Zoho record does not name the Moodle id: the keys differ, the stored row is the same.
+    const zoho = studentEvent(s.zohoId, 'Renamed By Zoho', '2027-06-01T09:00:00+00:00');
+    const fromMoodle = moodleEvent({
+      event: 'user_updated',
+      event_id: `gc-moodle-${s.moodleUserId}`,
+      data: { userid: s.moodleUserId, username: `u${s.moodleUserId}`, email: `u${s.moodleUserId}@moodle.example`, firstname: 'Moodle', lastname: 'Name', role: 'student', suspended: 0, deleted: 0, timemodified: 1_800_000_000 },
+    });
+    const run = await together([zoho, fromMoodle]);
+    expect(run.statuses).toEqual(['UPDATED', 'UPDATED']);
+    // claim + locks, read, write (Zoho's), read again, write (Moodle's, which only adds ids now), COMMIT
+    expect({ statements: run.statements, commits: run.commits }).toEqual({ statements: 6, commits: 1 });
+    const row = await database.db.student.findUniqueOrThrow({ where: { id: s.id }, select: { fullName: true, moodleUpdatedAt: true } });
+    expect(row.fullName).toBe('Renamed By Zoho');
+    expect(row.moodleUpdatedAt).not.toBeNull();
+  });
+
+  it('two enrolments of one student in one class under different ids: one row, the second updates it', async () => {
+    const s = students[55]!;
+    const [first, second] = [zid(), zid()];
+    const run = await together([enrollmentEvent(first, s.zohoId, classes[0]!, at(40)), enrollmentEvent(second, s.zohoId, classes[0]!, at(41))]);
+    expect(run.statuses).toEqual(['CREATED', 'UPDATED']);
+    // The second waited for the next round of the same transaction (not a unique violation and a re-run).
+    expect(run.commits).toBe(1);
+    const rows = await database.db.enrollment.findMany({ where: { studentId: s.id, class: { zohoId: classes[0]! } }, select: { zohoId: true } });
+    expect(rows).toEqual([{ zohoId: second }]);
+  });
+
+  it('a parent releases its parked children set-based, and what they release in turn, in one transaction', async () => {
+    const zohoId = zid();
+    const payments = [zid(), zid(), zid()];
+    const parked = await together(payments.map((p) => zohoEvent(paymentEvent(zohoId, p, '7.00', at(50)))));
+    expect(parked.statuses).toEqual(['PARKED', 'PARKED', 'PARKED']);
+    expect(parked.commits).toBe(1);
+    const parent = await together([studentEvent(zohoId, 'Parent Arrives', at(51))]);
+    expect(parent.statuses).toEqual(['CREATED']);
+    // claim (finds them), their releases' lookup (for locks), locks, read, write + release lookup,
+    // the three payments' read, their write + unpark + lookup, COMMIT
+    expect({ statements: parent.statements, commits: parent.commits }).toEqual({ statements: 8, commits: 1 });
+    expect(seen.at(-1)!.map((o) => o.status)).toEqual(['CREATED', 'CREATED', 'CREATED', 'CREATED']);
+    expect(await database.db.parkedEvent.count({ where: { syncEvent: { recordId: { in: payments } } } })).toBe(0);
+    const student = await database.db.student.findFirstOrThrow({ where: { zohoId } });
+    expect(await database.db.payment.count({ where: { zohoId: { in: payments }, studentId: student.id } })).toBe(3);
+  });
+});
