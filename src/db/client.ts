@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
@@ -36,16 +37,22 @@ export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
 /**
  * Names statements so Postgres parses and plans each SQL text once per connection instead of on
  * every request: the dashboard's single statement (≈ 40 lateral joins) spent about half of its
- * Postgres CPU in planning (bench: 22.6 → 12.2 ms per request). The set of names is bounded;
- * texts beyond it (e.g. IN-lists of unusual lengths) run unnamed, as before. Not for PgBouncer
- * in transaction mode.
+ * Postgres CPU in planning (bench: 22.6 → 12.2 ms per request). A text is named the second time
+ * it is seen, so one-off texts (an ingest batch's write statement, whose CTEs follow the batch)
+ * are not kept prepared on every connection. The set of names is bounded; texts beyond it run
+ * unnamed, as before. Not for PgBouncer in transaction mode.
  */
 function preparedStatementName(limit = 2000) {
   const names = new Map<string, string>();
+  const seenOnce = new LRUCache<string, true>({ max: limit });
   return (query: { sql: string }): string => {
     const known = names.get(query.sql);
     if (known !== undefined) return known;
     if (names.size >= limit) return '';
+    if (!seenOnce.has(query.sql)) {
+      seenOnce.set(query.sql, true);
+      return '';
+    }
     const name = `cg_${createHash('sha1').update(query.sql).digest('base64url')}`;
     names.set(query.sql, name);
     return name;

@@ -1,0 +1,16 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createSender, planS3, sendEvents } from '../ingest.js';
+const port = 4999, secret = 'floor-secret-0123456789';
+const child = spawn(process.execPath, ['--import', 'tsx', process.env.FLOOR ?? 'bench/tmp/webhook-floor.mjs'], { env: { ...process.env, PORT: String(port), SECRET: secret }, stdio: 'inherit' });
+await new Promise((r) => setTimeout(r, 2500));
+const cpu = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+const sender = createSender(`http://127.0.0.1:${port}`, secret, 64);
+const plan = planS3('7', 3000, 1);
+await sendEvents(sender, plan.events.slice(0, 500), { concurrency: 32 });
+const c0 = cpu(); const u0 = process.cpuUsage();
+const r = await sendEvents(sender, [...plan.events, ...plan.events, ...plan.events], { concurrency: 32 });
+const c1 = cpu(); const u1 = process.cpuUsage(u0);
+const n = plan.events.length * 3;
+console.log(`floor: ${r.eventsPerSecond.toFixed(0)} webhooks/s, server CPU ${((c1 - c0) / n).toFixed(3)} ms/webhook, generator CPU ${((u1.user + u1.system) / 1000 / n).toFixed(3)} ms/webhook`);
+child.kill(); sender.close();
