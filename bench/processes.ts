@@ -171,3 +171,17 @@ export async function startFloor(bodyFile: string): Promise<Service> {
     env: { PORT: String(port), BODY_FILE: bodyFile },
   });
 }
+
+/** The webhook floor (bench/floor/webhook-server.mjs): signature check + JSON parse, no database. */
+export async function startWebhookFloor(secret: string): Promise<Service> {
+  const port = await freePort();
+  return startService({
+    name: 'webhook-floor',
+    command: process.execPath,
+    args: [path.join(REPO_ROOT, 'bench', 'floor', 'webhook-server.mjs')],
+    cwd: REPO_ROOT,
+    port,
+    readyPath: '/',
+    env: { PORT: String(port), SECRET: secret },
+  });
+}
