@@ -205,19 +205,20 @@ builder.mutationFields((t) => ({
           extensions: { code: 'BAD_USER_INPUT' },
         });
       }
-      const results: IngestResult[] = [];
-      for (const record of records) {
-        // Record by record (results in order), so an unusable one (nested too deep) is REJECTED alone.
-        let event: KeyedEvent;
+      // Record by record (results in order), so an unusable one (nested too deep) is REJECTED alone;
+      // the usable ones are ingested together (they share transactions, in order).
+      const slots: (IngestResult | KeyedEvent)[] = records.map((record) => {
         try {
-          [event] = zohoBulkEvents(module, [record]) as [KeyedEvent];
+          return zohoBulkEvents(module, [record])[0]!;
         } catch (error) {
           if (!(error instanceof IngestInputError)) throw error;
-          results.push(rejected({ module, source: 'ZOHO' }, error));
-          continue;
+          return rejected({ module, source: 'ZOHO' }, error);
         }
-        results.push(await guardDatabase(() => ctx.ingestor.ingest(ctx.tenantId, event)));
-      }
+      });
+      const events = slots.filter((s): s is KeyedEvent => 'raw' in s);
+      const ingested = await guardDatabase(() => ctx.ingestor.ingestEvents(ctx.tenantId, events));
+      let next = 0;
+      const results = slots.map((s) => ('raw' in s ? ingested[next++]! : s));
       return { results };
     },
   }),
