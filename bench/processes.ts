@@ -159,29 +159,24 @@ export async function startGateway(options: GatewayOptions): Promise<Service> {
 }
 
 /** The transport floor (bench/floor/server.mjs): every request answered with `bodyFile`'s bytes. */
-export async function startFloor(bodyFile: string): Promise<Service> {
-  const port = await freePort();
-  return startService({
-    name: 'floor',
-    command: process.execPath,
-    args: [path.join(REPO_ROOT, 'bench', 'floor', 'server.mjs')],
-    cwd: REPO_ROOT,
-    port,
-    readyPath: '/',
-    env: { PORT: String(port), BODY_FILE: bodyFile },
-  });
+export function startFloor(bodyFile: string): Promise<Service> {
+  return startFloorServer('floor', 'server.mjs', { BODY_FILE: bodyFile });
 }
 
 /** The webhook floor (bench/floor/webhook-server.mjs): signature check + JSON parse, no database. */
-export async function startWebhookFloor(secret: string): Promise<Service> {
+export function startWebhookFloor(secret: string): Promise<Service> {
+  return startFloorServer('webhook-floor', 'webhook-server.mjs', { SECRET: secret });
+}
+
+async function startFloorServer(name: string, script: string, env: Record<string, string>): Promise<Service> {
   const port = await freePort();
   return startService({
-    name: 'webhook-floor',
+    name,
     command: process.execPath,
-    args: [path.join(REPO_ROOT, 'bench', 'floor', 'webhook-server.mjs')],
+    args: [path.join(REPO_ROOT, 'bench', 'floor', script)],
     cwd: REPO_ROOT,
     port,
     readyPath: '/',
-    env: { PORT: String(port), SECRET: secret },
+    env: { PORT: String(port), ...env },
   });
 }
