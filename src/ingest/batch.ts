@@ -61,7 +61,12 @@ interface Claimed {
   original: { id: string; receivedAt: Date; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null } | null;
 }
 
-export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: readonly BatchEvent[]): Promise<BatchOutcome> {
+/**
+ * `careful`: after the batch failed once, a round applying released parked events writes them one
+ * by one when Postgres refuses its write (writeCarefully), so a parked event's bad value is its own
+ * REJECTED; without it, the first try stays one statement per round.
+ */
+export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: readonly BatchEvent[], careful = false): Promise<BatchOutcome> {
   const locks = new TransactionLocks(tx, tenantId);
   const ownKeys = batch.flatMap((b) => (b.record ? ownKeysOf(b.record) : []));
   const lockKeys = locks.pending(batch.flatMap((b) => (b.record ? lockKeysOf(b.record) : [])));
@@ -76,18 +81,28 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   });
   // Every lock the transaction may wait for, in one sorted call (locks.ts): with nothing parked
   // for the batch the claim took them; else the records' and those of the events they release.
+  let pending = work;
+  let afterReleases: Work[] = [];
   if (locked) locks.taken(lockKeys);
   else if (work.length) {
     const claimedKeys = work.flatMap((w) => (w.record ? lockKeysOf(w.record) : []));
-    await locks.acquire([...claimedKeys, ...(await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys)))]);
+    const releaseKeys = await releaseLockKeys(tx, tenantId, parked.map((p) => p.payload), new Set(ownKeys));
+    await locks.acquire([...claimedKeys, ...releaseKeys]);
+    // Applied one after another, an event of the batch about an entity a parked event is about to
+    // be released onto would follow that release: it waits until the releases are done.
+    const awaited = new Set(parked.map((p) => p.awaiting));
+    const touched = new Set(releaseKeys);
+    const waits = (w: Work) => w.record !== null && !ownKeysOf(w.record).some((k) => awaited.has(k)) && conflictKeysOf({ event: w.event, record: w.record }).all.some((k) => touched.has(k));
+    afterReleases = work.filter(waits);
+    pending = work.filter((w) => !waits(w));
   }
 
   const released: IngestResult[] = [];
   const state: RoundState = { queued: new Set(), seq: batch.length };
-  let pending = work;
-  while (pending.length) {
+  while (pending.length || afterReleases.length) {
+    if (!pending.length) [pending, afterReleases] = [afterReleases, []];
     const { round, deferred } = conflictFree(pending);
-    const next = await applyRound(tx, tenantId, locks, round, state, (w, result) => {
+    const next = await applyRound(tx, tenantId, locks, round, state, careful, (w, result) => {
       if (w.index !== undefined) results[w.index] = result;
       else released.push(result);
     });
@@ -105,7 +120,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const rows = await tx.$queryRaw<
-    { n: bigint; id: string | null; parked: RawEvent[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
+    { n: bigint; id: string | null; parked: { awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
   >`
     WITH input AS (
       SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
@@ -117,7 +132,8 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING "id", "idempotencyKey"),
     parked AS MATERIALIZED (
-      SELECT json_agg(p."payload") AS "payloads" FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
+      SELECT json_agg(json_build_object('awaiting', p."awaiting", 'payload', p."payload")) AS "payloads"
+        FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
     SELECT x."n", c."id", k."payloads" AS "parked",
            CASE WHEN x."n" = 1 AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
@@ -198,6 +214,7 @@ async function applyRound(
   locks: TransactionLocks,
   work: Work[],
   state: RoundState,
+  careful: boolean,
   done: (w: Work, result: IngestResult) => void,
 ): Promise<{ released: Work[]; deferred: Work[] }> {
   // Released events' locks were taken with the batch's; one that appeared since is only tried.
@@ -232,57 +249,51 @@ async function applyRound(
   }
   const round = work.filter((w) => !deferred.includes(w));
 
-  const writes: RecordWrite[] = [];
-  const effects: Effects[] = [];
-  const learningOutcomes: NonNullable<Applied['learningOutcomes']>[] = [];
-  const replaced: string[] = [];
-  /** Stored key → depth of the event that stored it (what it releases is one level deeper). */
-  const releases = new Map<string, number>();
+  const entries: Entry[] = [];
   for (const w of round) {
     if (!w.record) {
       const parked = { status: 'PARKED' as const, message: 'awaiting fetch from the Zoho API', awaiting: AWAITING_ZOHO_FETCH };
-      effects.push({ outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw } });
-      done(w, resultOf(w.event, w.eventId, parked));
+      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw } }));
       continue;
     }
     const plan = w.invalid ?? plans.get(w)!;
     if (plan instanceof IngestInputError) {
-      const rejected = { status: 'REJECTED' as const, message: plan.message };
-      if (w.parked) effects.push({ outcome: outcomeRow(w.eventId, rejected), unpark: w.parked.id });
-      else effects.push({ unclaim: w.eventId });
-      done(w, resultOf(w.event, w.parked ? w.eventId : null, rejected));
+      entries.push(rejectedEntry(w, plan.message));
       continue;
     }
-    if (plan.write) writes.push(plan.write);
-    if (plan.replaceOutcomes) {
-      replaced.push(plan.replaceOutcomes.gradeId);
-      learningOutcomes.push(plan.replaceOutcomes);
-    }
-    if (plan.applied.learningOutcomes) learningOutcomes.push(plan.applied.learningOutcomes);
     const applied = plan.applied;
+    let e: Entry;
     if (!w.parked) {
-      effects.push({ outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw } } : {}) });
-      done(w, resultOf(w.event, w.eventId, applied));
+      e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw } } : {}) });
     } else if (applied.status === 'PARKED') {
       // Still parked: a later key may release it again.
       state.queued.delete(w.parked.id);
-      if (applied.awaiting !== w.parked.awaiting) effects.push({ outcome: outcomeRow(w.eventId, applied), repark: { id: w.parked.id, awaiting: applied.awaiting! } });
+      if (applied.awaiting !== w.parked.awaiting) entries.push(entry(w, null, { outcome: outcomeRow(w.eventId, applied), repark: { id: w.parked.id, awaiting: applied.awaiting! } }));
       continue;
     } else {
       const arrived = parseRefKey(w.parked.awaiting);
       const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
-      effects.push({ outcome: outcomeRow(w.eventId, { ...applied, message }), unpark: w.parked.id });
-      done(w, resultOf(w.event, w.eventId, { ...applied, message }));
+      e = entry(w, resultOf(w.event, w.eventId, { ...applied, message }), { outcome: outcomeRow(w.eventId, { ...applied, message }), unpark: w.parked.id });
     }
-    if (applied.status !== 'PARKED' && w.depth + 1 <= MAX_PARKED_DEPTH) for (const key of applied.storedKeys) releases.set(key, w.depth);
+    e.write = plan.write;
+    if (plan.replaceOutcomes) {
+      e.replaced = plan.replaceOutcomes.gradeId;
+      e.learningOutcomes.push(plan.replaceOutcomes);
+    }
+    if (applied.learningOutcomes) e.learningOutcomes.push(applied.learningOutcomes);
+    if (applied.status !== 'PARKED' && w.depth + 1 <= MAX_PARKED_DEPTH) e.stores = applied.storedKeys;
+    entries.push(e);
   }
 
-  if (replaced.length) await tx.$executeRaw`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`;
-  const parkedRows = await tx.$queryRaw<{ id: string; awaiting: string; payload: RawEvent; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null }[]>(
-    writeRoundSql(tenantId, writes, effects, learningOutcomes, [...releases.keys()]),
-  );
+  const written = careful && round.some((w) => w.parked) ? await writeCarefully(tx, tenantId, entries) : { entries, rows: await writeEntries(tx, tenantId, entries) };
+  /** Stored key → depth of the event that stored it (what it releases is one level deeper). */
+  const releases = new Map<string, number>();
+  for (const e of written.entries) {
+    for (const key of e.stores) releases.set(key, e.w.depth);
+    if (e.result) done(e.w, e.result);
+  }
   const released: Work[] = [];
-  for (const row of parkedRows) {
+  for (const row of written.rows) {
     const raw = row.payload;
     // Released once per transaction: one deferred to a later round is not queued again.
     if (raw.kind === 'zoho-fetch' || state.queued.has(row.id)) continue;
@@ -298,6 +309,103 @@ async function applyRound(
     released.push(next);
   }
   return { released, deferred };
+}
+
+/** What one event of a round writes and answers (`result` null: a released event still parked, no answer). */
+interface Entry {
+  w: Work;
+  result: IngestResult | null;
+  effects: Effects;
+  write: RecordWrite | null;
+  learningOutcomes: NonNullable<Applied['learningOutcomes']>[];
+  /** An existing grade whose learning outcomes the entry replaces. */
+  replaced?: string;
+  /** Keys it stores: the parked events awaiting them are released. */
+  stores: string[];
+}
+
+function entry(w: Work, result: IngestResult | null, effects: Effects): Entry {
+  return { w, result, effects, write: null, learningOutcomes: [], stores: [] };
+}
+
+/** Refused: a released event's log row says why and its parked row goes; a batch event's claim goes (REJECTED writes nothing). */
+function rejectedEntry(w: Work, message: string): Entry {
+  const rejected = { status: 'REJECTED' as const, message };
+  return w.parked
+    ? entry(w, resultOf(w.event, w.eventId, rejected), { outcome: outcomeRow(w.eventId, rejected), unpark: w.parked.id })
+    : entry(w, resultOf(w.event, null, rejected), { unclaim: w.eventId });
+}
+
+type ReleasedRow = { id: string; awaiting: string; payload: RawEvent; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null };
+
+/** The entries' writes: one statement (after removing the learning outcomes they replace); returns what their stored keys release. */
+async function writeEntries(tx: Tx, tenantId: string, entries: Entry[]): Promise<ReleasedRow[]> {
+  const replaced = entries.flatMap((e) => (e.replaced ? [e.replaced] : []));
+  if (replaced.length) await tx.$executeRaw`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`;
+  return tx.$queryRaw<ReleasedRow[]>(
+    writeRoundSql(
+      tenantId,
+      entries.flatMap((e) => (e.write ? [e.write] : [])),
+      entries.map((e) => e.effects),
+      entries.flatMap((e) => e.learningOutcomes),
+      entries.flatMap((e) => e.stores),
+    ),
+  );
+}
+
+/**
+ * writeEntries for a round that applies released parked events, after a batch failed: when
+ * Postgres refuses the round's write, each event is written alone, and a released event whose
+ * own write is refused (a value its column refuses, a required column its record lacks) is
+ * REJECTED — as one event applied alone would be — instead of failing the event that released it.
+ */
+async function writeCarefully(tx: Tx, tenantId: string, entries: Entry[]): Promise<{ entries: Entry[]; rows: ReleasedRow[] }> {
+  await tx.$executeRawUnsafe('SAVEPOINT round');
+  try {
+    return { entries, rows: await writeEntries(tx, tenantId, entries) };
+  } catch (error) {
+    if (!refusedValue(error)) throw error;
+    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT round');
+  }
+  const done: Entry[] = [];
+  const rows: ReleasedRow[] = [];
+  for (const e of entries) {
+    if (!e.w.parked) {
+      rows.push(...(await writeEntries(tx, tenantId, [e])));
+      done.push(e);
+      continue;
+    }
+    await tx.$executeRawUnsafe('SAVEPOINT released');
+    try {
+      rows.push(...(await writeEntries(tx, tenantId, [e])));
+      done.push(e);
+    } catch (error) {
+      const refused = refusedValue(error);
+      if (!refused) throw error;
+      await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT released');
+      const rejected = rejectedEntry(e.w, `${e.w.record?.module ?? e.w.event.module}: cannot store the record: ${refused}`);
+      await writeEntries(tx, tenantId, [rejected]);
+      done.push(rejected);
+    }
+  }
+  return { entries: done, rows };
+}
+
+/**
+ * Postgres refused a value of a record (SQLSTATE class 22, data exception; or a NOT NULL or
+ * CHECK constraint): its message, else null.
+ */
+export function refusedValue(error: unknown): string | null {
+  const text = errorText(error);
+  if (!/\b(22[0-9A-Z]{3}|23502|23514)\b/.test(text)) return null;
+  const message = error instanceof Error ? error.message : text;
+  return message.trim().split('\n').filter(Boolean).at(-1) ?? message;
+}
+
+export function errorText(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const e = error as Error & { code?: unknown; meta?: unknown; cause?: unknown };
+  return [e.message, String(e.code ?? ''), JSON.stringify(e.meta ?? ''), e.cause ? errorText(e.cause) : ''].join(' ');
 }
 
 /** What the rounds of one transaction share: parked rows released already (not queued twice), the arrival counter. */

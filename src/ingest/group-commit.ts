@@ -21,7 +21,8 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-export type CommitBatch = (tenantId: string, batch: BatchEvent[]) => Promise<IngestResult[]>;
+/** Per event its result, or the error it could not be stored with; throws (failing them all) only when no answer is known. */
+export type CommitBatch = (tenantId: string, batch: BatchEvent[]) => Promise<(IngestResult | Error)[]>;
 
 export class GroupCommit {
   private readonly queues = new Map<string, Pending[]>();
@@ -48,7 +49,11 @@ export class GroupCommit {
       const batch = takeBatch(queue, this.maxBatch);
       try {
         const results = await this.commit(tenantId, batch.map((p) => p.item));
-        batch.forEach((p, i) => p.resolve(results[i]!));
+        batch.forEach((p, i) => {
+          const result = results[i]!;
+          if (result instanceof Error) p.reject(result);
+          else p.resolve(result);
+        });
       } catch (error) {
         for (const p of batch) p.reject(error);
       }

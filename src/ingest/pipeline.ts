@@ -11,7 +11,7 @@ import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { ingestBatchInTransaction, type BatchEvent } from './batch.js';
+import { errorText, ingestBatchInTransaction, refusedValue, type BatchEvent, type BatchOutcome } from './batch.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
@@ -98,28 +98,42 @@ export class Ingestor {
   private readonly groupCommit = new GroupCommit((tenantId, batch) => this.commitBatch(tenantId, batch));
 
   /**
-   * One batch, one transaction. When it fails for one event's sake (a value its column refuses,
-   * a key race between two of its events), each event is tried alone, so the others are not
-   * refused with it; alone, a value Postgres refuses is the event's REJECTED.
+   * One batch, one transaction; per event its result, or the error it could not be stored with.
+   * When the batch fails for one event's sake (a value its column refuses, a key race between two
+   * of its events), it is tried once more carefully (a released parked event refused alone is
+   * REJECTED, batch.ts writeCarefully), then each event alone, so the others are not refused with
+   * it; alone, a value Postgres refuses is the event's REJECTED. Listeners hear the outcomes after
+   * the commit, outside this fall-back (a failing listener must not re-run committed events).
    */
-  private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<IngestResult[]> {
+  private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<(IngestResult | Error)[]> {
+    let outcome: BatchOutcome;
     try {
-      const { results, released } = await this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch), batch.length === 1);
-      await this.emit(tenantId, [...results, ...released]);
-      return results;
+      outcome = await this.commitOnce(tenantId, batch);
     } catch (error) {
-      if (error instanceof DatabaseUnavailableError) throw error;
+      const failure = error instanceof Error ? error : new Error(String(error));
+      if (error instanceof DatabaseUnavailableError) return batch.map(() => failure);
       if (batch.length > 1) {
-        const results: IngestResult[] = [];
+        const results: (IngestResult | Error)[] = [];
         for (const item of batch) results.push(...(await this.commitBatch(tenantId, [item])));
         return results;
       }
       const refused = refusedValue(error);
-      if (!refused) throw error;
+      if (!refused) return [failure];
       const { event, record } = batch[0]!;
-      const rejected = resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` });
-      await this.emit(tenantId, [rejected]);
-      return [rejected];
+      outcome = { results: [resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` })], released: [] };
+    }
+    await this.emit(tenantId, [...outcome.results, ...outcome.released]);
+    return outcome.results;
+  }
+
+  /** The batch's transaction; after a refused value, once more carefully (see commitBatch). */
+  private async commitOnce(tenantId: string, batch: BatchEvent[]): Promise<BatchOutcome> {
+    const keyRaces = batch.length === 1;
+    try {
+      return await this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch), keyRaces);
+    } catch (error) {
+      if (!refusedValue(error)) throw error;
+      return this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch, true), keyRaces);
     }
   }
 
@@ -439,11 +453,6 @@ const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034/;
 const KEY_RACE = /Unique constraint failed|P2002|23505/;
 const CONNECTION = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1017|Can't reach database|Connection terminated|connection.*closed|terminating connection|timeout exceeded when trying to connect/i;
 
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const e = error as Error & { code?: unknown; meta?: unknown; cause?: unknown };
-  return [e.message, String(e.code ?? ''), JSON.stringify(e.meta ?? ''), e.cause ? errorText(e.cause) : ''].join(' ');
-}
 
 function isRetryable(error: unknown, keyRaces = true): boolean {
   if (error instanceof LockBusyError) return true;
@@ -451,20 +460,6 @@ function isRetryable(error: unknown, keyRaces = true): boolean {
   return RETRYABLE.test(text) || (keyRaces && KEY_RACE.test(text));
 }
 
-/**
- * Postgres refused a value of the record (SQLSTATE class 22, data exception; or a NOT NULL or
- * CHECK constraint): its message, else null.
- */
-function refusedValue(error: unknown): string | null {
-  const text = errorText(error);
-  const code = /\b(22[0-9A-Z]{3}|23502|23514)\b/.exec(text)?.[1];
-  if (!code) return null;
-  return lastLine((error as Error).message ?? text);
-}
-
-function lastLine(message: string): string {
-  return message.trim().split('\n').filter(Boolean).at(-1) ?? message;
-}
 
 function isConnectionFailure(error: unknown): boolean {
   return CONNECTION.test(errorText(error));

@@ -151,4 +151,49 @@ describe('group commit', () => {
     const student = await database.db.student.findFirstOrThrow({ where: { zohoId } });
     expect(await database.db.payment.count({ where: { zohoId: { in: payments }, studentId: student.id } })).toBe(3);
   });
+
+  it('a released parked event whose row Postgres refuses is REJECTED alone; the parent that released it is stored', async () => {
+    const zohoId = zid();
+    const payment = zid();
+    // No Amount at all: the reader lets an absent field through, the NOT NULL column refuses it on create.
+    const noAmount = zohoEvent({ notification_id: `gc-noamount-${payment}`, module: 'BTEC_Payments', operation: 'insert', record_id: payment, data: { id: payment, Name: 'PAY-NA', Student: { id: zohoId }, Currency: 'GBP', Status: 'Pending', Modified_Time: at(60) } });
+    expect((await together([noAmount])).statuses).toEqual(['PARKED']);
+    const parent = await together([studentEvent(zohoId, 'Parent Of A Bad Child', at(61))]);
+    expect(parent.statuses).toEqual(['CREATED']);
+    expect(await database.db.student.count({ where: { zohoId } })).toBe(1);
+    const logged = await database.db.syncEvent.findFirstOrThrow({ where: { recordId: payment }, select: { status: true, message: true } });
+    expect(logged.status).toBe('REJECTED');
+    expect(logged.message).toMatch(/^BTEC_Payments: cannot store the record: .*amount/);
+    expect(await database.db.parkedEvent.count({ where: { syncEvent: { recordId: payment } } })).toBe(0);
+    expect(seen.at(-1)!.map((o) => o.status)).toEqual(['CREATED', 'REJECTED']);
+  });
+
+  it('an event about an entity its batch releases a parked event onto waits for that release, as it would alone', async () => {
+    const zohoId = zid();
+    const payment = zid();
+    const other = students[57]!;
+    const payload = (student: string, amount: string, n: string) =>
+      zohoEvent({ notification_id: `gc-order-${payment}-${n}`, module: 'BTEC_Payments', operation: 'update', record_id: payment, data: { id: payment, Name: 'PAY-ORD', Student: { id: student }, Amount: amount, Currency: 'GBP', Status: 'Pending' } });
+    // Parked awaiting the new student; no Modified_Time, so only the order decides which version stays.
+    expect((await together([payload(zohoId, '1.00', 'first')])).statuses).toEqual(['PARKED']);
+    const run = await together([studentEvent(zohoId, 'Releases Then Updated', at(70)), payload(other.zohoId, '2.00', 'second')]);
+    expect(run.statuses).toEqual(['CREATED', 'UPDATED']);
+    expect(run.commits).toBe(1);
+    const row = await database.db.payment.findFirstOrThrow({ where: { zohoId: payment }, select: { amount: true, studentId: true } });
+    expect({ amount: row.amount.toFixed(2), studentId: row.studentId }).toEqual({ amount: '2.00', studentId: other.id });
+  });
+
+  it('a listener failing after the commit fails the events it was told about, and re-runs none (no DUPLICATE answers)', async () => {
+    const off = ingestor.onOutcomes(() => Promise.reject(new Error('listener down')));
+    const payments = students.slice(0, 2).map((s) => ({ id: zid(), student: s }));
+    try {
+      const settled = await Promise.allSettled(payments.map((p) => ingestor.ingest('default', zohoEvent(paymentEvent(p.student.zohoId, p.id, '3.00', at(80))))));
+      expect(settled.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : r.value.status))).toEqual(['listener down', 'listener down']);
+    } finally {
+      off();
+    }
+    // Committed once: a re-send now is a DUPLICATE of that one commit.
+    expect(await database.db.syncEvent.count({ where: { recordId: { in: payments.map((p) => p.id) } } })).toBe(2);
+    expect(await database.db.payment.count({ where: { zohoId: { in: payments.map((p) => p.id) } } })).toBe(2);
+  });
 });

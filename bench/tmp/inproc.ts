@@ -1,0 +1,18 @@
+import pg from 'pg';
+import { useDatabase } from '../../src/db/client.js';
+import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
+import { cleanupIngested, planS3, runTag } from '../ingest.js';
+const url = 'postgresql://postgres@127.0.0.1:5432/campus_graph_bench';
+useDatabase(url, { poolSize: 10 });
+const ingestor = new Ingestor();
+const plan = planS3(runTag(), Number(process.argv[2] ?? 3000), 1);
+const events = plan.events.map((e: any) => { const body = JSON.parse(e.body); return e.path.includes('zoho') ? zohoWebhookEvents(body) : [moodleEvent(body)]; });
+let next = 0;
+const t0 = process.cpuUsage(); const w0 = performance.now();
+await Promise.all(Array.from({ length: 32 }, async () => { while (next < events.length) { const i = next++; await ingestor.ingestEvents('default', events[i]!); } }));
+const u = process.cpuUsage(t0); const wall = performance.now() - w0;
+console.log(`in-process: ${(events.length / wall * 1000).toFixed(0)} events/s, CPU ${((u.user + u.system) / 1000 / events.length).toFixed(3)} ms/event`);
+const pool = new pg.Pool({ connectionString: url });
+console.log('cleanup', await cleanupIngested(pool, 'default'));
+await pool.end(); process.exit(0);
