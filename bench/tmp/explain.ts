@@ -1,0 +1,16 @@
+import { parse } from 'graphql';
+import pg from 'pg';
+import { DASHBOARD_QUERY } from '../../src/dashboard-query.js';
+import { compileStudentRead } from '../../src/read/compile.js';
+const c = compileStudentRead(parse(DASHBOARD_QUERY), null)!;
+const sql = `select row_to_json(d)::text as data from (select ${c.dataColumns} from "Student" s where s."tenantId" = $1::text and s."deletedAt" is null and s."moodleUserId" = $2::text limit 1) d`;
+const client = new pg.Client({ connectionString: 'postgresql://postgres@127.0.0.1:5432/campus_graph_bench' });
+await client.connect();
+const { rows: ids } = await client.query(`select "moodleUserId" from "Student" where "moodleUserId" is not null limit 50`);
+await client.query({ name: 'dash', text: sql, values: ['default', ids[0].moodleUserId] });
+const t0 = performance.now();
+for (let i = 0; i < 200; i++) await client.query({ name: 'dash', text: sql, values: ['default', ids[i % 50].moodleUserId] });
+console.log('ms/query wall', ((performance.now() - t0) / 200).toFixed(2));
+const r = await client.query(`explain (analyze, buffers, format text) ${sql.replace('$1::text', "'default'").replace('$2::text', `'${ids[1].moodleUserId}'`)}`);
+console.log(r.rows.map((x: any) => x['QUERY PLAN']).join('\n'));
+await client.end();
