@@ -20,6 +20,20 @@ afterAll(async () => {
   for (const { app } of apps) await app.stop();
 });
 
+/**
+ * A read right after a miss: @envelop/response-cache stores a miss without awaiting it (plugin.js
+ * calls cache.set fire-and-forget), so on a loaded machine the next read can race the store. The
+ * repeated read is served from the cache within a few tries; what is asserted stays "a read with no
+ * SQL". (Not for reads after an invalidation: there a retry would hide a wrong one.)
+ */
+async function readAfterMiss<T>(read: () => Promise<T>) {
+  for (let attempt = 0; ; attempt++) {
+    const recorded = await recordStatements(database, read);
+    if (recorded.statements.length === 0 || attempt === 20) return recorded;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function students() {
   const rows = await database.db.student.findMany({
     where: { tenantId: 'default', deletedAt: null, zohoId: { not: null }, moodleUserId: { not: null } },
@@ -42,7 +56,7 @@ describe('response cache on Redis', () => {
     const first = await recordStatements(database, () => dashboard(t, lina.moodleUserId!, admin));
     expect(first.result.errors).toBeUndefined();
     expect(first.statements.length).toBeGreaterThan(0);
-    const second = await recordStatements(database, () => dashboard(t, lina.moodleUserId!, admin));
+    const second = await readAfterMiss(() => dashboard(t, lina.moodleUserId!, admin));
     expect(second.statements).toHaveLength(0);
     expect(second.result.data).toEqual(first.result.data);
     await dashboard(t, other.moodleUserId!, admin);
@@ -80,7 +94,7 @@ describe('response cache on Redis', () => {
     const miss = await post();
     const missBody = await miss.text();
     const hitsBefore = t.app.cache!.counters.hits;
-    const hit = await recordStatements(database, () => post());
+    const hit = await readAfterMiss(() => post());
     const hitBody = await hit.result.text();
     expect(t.app.cache!.counters.hits).toBe(hitsBefore + 1);
     expect(hit.statements).toHaveLength(0);
@@ -142,7 +156,7 @@ describe('response cache on Redis', () => {
     const admin = await b.token('admin');
     const { lina } = await students();
     await dashboard(b, lina.moodleUserId!, admin);
-    const cached = await recordStatements(database, () => dashboard(b, lina.moodleUserId!, admin));
+    const cached = await readAfterMiss(() => dashboard(b, lina.moodleUserId!, admin));
     expect(cached.statements).toHaveLength(0);
 
     const reply = await postWebhook(a.app, 'zoho', paymentEvent(lina.zohoId!, '7770000000000000004', '444.44', '2031-03-01T10:00:00+00:00'));
@@ -166,7 +180,7 @@ describe('Redis failure', () => {
     const admin = await t.token('admin');
     const { lina } = await students();
     await dashboard(t, lina.moodleUserId!, admin);
-    expect((await recordStatements(database, () => dashboard(t, lina.moodleUserId!, admin))).statements).toHaveLength(0);
+    expect((await readAfterMiss(() => dashboard(t, lina.moodleUserId!, admin))).statements).toHaveLength(0);
 
     await redis.stop();
     const failures: unknown[] = [];
