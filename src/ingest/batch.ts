@@ -40,6 +40,21 @@ export function conflictKeysOf(item: BatchEvent): { own: string[]; all: string[]
   return { own: [idempotency, ...own], all: [idempotency, ...lockKeysOf(item.record)] };
 }
 
+/** The conflict keys of events seen so far: a later event clashes with them when its own keys meet any of theirs, or any of its keys meets their own. */
+export class KeyClash {
+  private readonly own = new Set<string>();
+  private readonly all = new Set<string>();
+
+  clashes(keys: { own: readonly string[]; all: readonly string[] }): boolean {
+    return keys.own.some((k) => this.all.has(k)) || keys.all.some((k) => this.own.has(k));
+  }
+
+  add(keys: { own: readonly string[]; all: readonly string[] }): void {
+    for (const k of keys.own) this.own.add(k);
+    for (const k of keys.all) this.all.add(k);
+  }
+}
+
 /** An event being applied in this transaction: one of the batch (claimed) or a parked one it released. */
 interface Work {
   event: KeyedEvent;
@@ -182,14 +197,11 @@ async function answerDuplicates(tx: Tx, tenantId: string, batch: readonly BatchE
 function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
   const round: Work[] = [];
   const deferred: Work[] = [];
-  const own = new Set<string>();
-  const all = new Set<string>();
+  const seen = new KeyClash();
   for (const w of work) {
     const keys = w.record && !w.invalid ? conflictKeysOf({ event: w.event, record: w.record }) : { own: [], all: [] };
-    const clash = keys.own.some((k) => all.has(k)) || keys.all.some((k) => own.has(k));
-    for (const k of keys.own) own.add(k);
-    for (const k of keys.all) all.add(k);
-    (clash ? deferred : round).push(w);
+    (seen.clashes(keys) ? deferred : round).push(w);
+    seen.add(keys);
   }
   return { round, deferred };
 }
@@ -198,7 +210,8 @@ function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
 interface Effects {
   outcome?: { id: string; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null; message: string | null };
   park?: { syncEventId: string; awaiting: string; payload: RawEvent };
-  repark?: { id: string; awaiting: string };
+  /** `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts. */
+  repark?: { id: string; awaiting: string; payload?: RawEvent };
   unpark?: string;
   /** A batch event refused: its claim goes (REJECTED writes nothing). */
   unclaim?: string;
@@ -226,16 +239,15 @@ async function applyRound(
   // keys), or one enrolment of a student in a class. The later event waits for the next round,
   // and so does any later one about the same entities as an event that waits.
   const rows = new Set<string>();
-  const waiting = { own: new Set<string>(), all: new Set<string>() };
+  const waiting = new KeyClash();
   const deferred: Work[] = [];
   for (const [i, w] of withRecord.entries()) {
     const read = reads[i]!;
     const resolved = resolveRefs(w.record!, read.parents);
     const touched = [...read.matches.map((m) => m.id), ...(resolved.ok ? pairKeys(w.record!, resolved.columns) : [])];
     const keys = conflictKeysOf({ event: w.event, record: w.record });
-    if (touched.some((id) => rows.has(id)) || keys.own.some((k) => waiting.all.has(k)) || keys.all.some((k) => waiting.own.has(k))) {
-      for (const k of keys.own) waiting.own.add(k);
-      for (const k of keys.all) waiting.all.add(k);
+    if (touched.some((id) => rows.has(id)) || waiting.clashes(keys)) {
+      waiting.add(keys);
       deferred.push(w);
       continue;
     }
@@ -419,7 +431,7 @@ function pairKeys(record: IncomingRecord, columns: Partial<Record<string, string
   return record.entity === 'Enrollment' && columns.studentId && columns.classId ? [`Enrollment|${columns.studentId}|${columns.classId}`] : [];
 }
 
-function outcomeRow(id: string, outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null }) {
+export function outcomeRow(id: string, outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null }) {
   return { id, status: outcome.status, entityType: outcome.entityType ?? null, entityId: outcome.entityId ?? null, studentId: outcome.studentId ?? null, message: outcome.message };
 }
 
@@ -436,7 +448,7 @@ const json = (value: unknown) => JSON.stringify(value);
  * outcomes; its result: the parked events awaiting a key just stored (not those it removes),
  * in arrival order.
  */
-function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects[], learningOutcomes: NonNullable<Applied['learningOutcomes']>[], released: string[]): Prisma.Sql {
+export function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects[], learningOutcomes: NonNullable<Applied['learningOutcomes']>[], released: string[]): Prisma.Sql {
   const now = new Date();
   const ctes: Prisma.Sql[] = [];
   const groups = new Map<string, RecordWrite[]>();
@@ -444,7 +456,9 @@ function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects
     // undefined sets nothing (as in Prisma): not a column of the statement.
     const data = Object.fromEntries(Object.entries(w.data).filter(([, v]) => v !== undefined));
     const key = `${w.kind}|${w.entity}|${Object.keys(data).sort().join(',')}`;
-    groups.set(key, [...(groups.get(key) ?? []), { ...w, data }]);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = []));
+    group.push({ ...w, data });
   }
   let n = 0;
   for (const [key, group] of groups) {
@@ -481,8 +495,9 @@ function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: Effects
   const reparks = effects.flatMap((e) => (e.repark ? [e.repark] : []));
   if (reparks.length) {
     ctes.push(Prisma.sql`"repark" AS (
-      UPDATE "ParkedEvent" p SET "awaiting" = x."awaiting", "attempts" = p."attempts" + 1, "updatedAt" = ${now}
-        FROM json_to_recordset(${json(reparks)}::json) AS x("id" uuid, "awaiting" text)
+      UPDATE "ParkedEvent" p SET "awaiting" = x."awaiting", "payload" = coalesce(x."payload", p."payload"),
+             "attempts" = p."attempts" + (CASE WHEN x."payload" IS NULL THEN 1 ELSE 0 END), "updatedAt" = ${now}
+        FROM jsonb_to_recordset(${json(reparks)}::jsonb) AS x("id" uuid, "awaiting" text, "payload" jsonb)
        WHERE p."id" = x."id" AND p."id" = ANY(${reparks.map((r) => r.id)}::uuid[]))`);
   }
   const unparked = effects.flatMap((e) => (e.unpark ? [e.unpark] : []));

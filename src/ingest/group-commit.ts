@@ -11,7 +11,7 @@
  * Why by hand: the batching libraries (dataloader, p-batch) batch by tick or timer and know
  * nothing of which items may share a transaction.
  */
-import { conflictKeysOf, type BatchEvent } from './batch.js';
+import { conflictKeysOf, KeyClash, type BatchEvent } from './batch.js';
 import type { IngestResult } from './pipeline.js';
 
 interface Pending {
@@ -66,13 +66,10 @@ export class GroupCommit {
 function takeBatch(queue: Pending[], max: number): Pending[] {
   const taken: Pending[] = [];
   const left: Pending[] = [];
-  const own = new Set<string>();
-  const all = new Set<string>();
+  const seen = new KeyClash();
   for (const p of queue) {
-    const clash = taken.length >= max || p.keys.own.some((k) => all.has(k)) || p.keys.all.some((k) => own.has(k));
-    for (const k of p.keys.own) own.add(k);
-    for (const k of p.keys.all) all.add(k);
-    (clash ? left : taken).push(p);
+    (taken.length >= max || seen.clashes(p.keys) ? left : taken).push(p);
+    seen.add(p.keys);
   }
   queue.splice(0, queue.length, ...left);
   return taken;

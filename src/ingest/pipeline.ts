@@ -6,12 +6,11 @@
  * GraphQL mutations, the Zoho notification resolver) all call `ingest()` / `ingestEvents()`.
  * Replaying parked events and applying records fetched from Zoho run here, one transaction each.
  */
-import { randomUUID } from 'node:crypto';
 import pRetry from 'p-retry';
 import { db } from '../db/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { errorText, ingestBatchInTransaction, refusedValue, type BatchEvent, type BatchOutcome } from './batch.js';
+import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
@@ -315,8 +314,6 @@ function parkedRowOf(row: Prisma.ParkedEventGetPayload<{ include: { syncEvent: t
 }
 
 interface OutcomeEffects {
-  /** Park the event: a new parked row for it. */
-  park?: { awaiting: string; payload: RawEvent };
   /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
   repark?: { id: string; awaiting: string; payload?: RawEvent };
   /** Its parked row is done with (applied or rejected). */
@@ -326,54 +323,16 @@ interface OutcomeEffects {
 }
 
 /**
- * Writes the event's outcome to its log row, with what goes with it (parking or unparking
- * it), and reads the parked events the keys it stored release: one statement. The lookup runs
- * after everything this transaction wrote before (the record's row included), as its own
- * statement did before; the parked row this statement removes is left out of it.
+ * Writes the event's outcome to its log row, with what goes with it (re-pointing or removing its
+ * parked row, a created grade's learning outcomes), and reads the parked events the keys it stored
+ * release: one statement, the batch's (batch.ts writeRoundSql) for one event.
  */
 async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome: LoggedOutcome, effects: OutcomeEffects = {}): Promise<ParkedRow[]> {
-  const now = new Date();
-  const ctes: Prisma.Sql[] = [
-    Prisma.sql`"outcome" AS (
-      UPDATE "SyncEvent" SET "status" = ${outcome.status}::"IngestStatus", "entityType" = ${outcome.entityType ?? null},
-             "entityId" = ${outcome.entityId ?? null}::uuid, "studentId" = ${outcome.studentId ?? null}::uuid,
-             "message" = ${outcome.message}, "processedAt" = ${now}
-       WHERE "id" = ${eventId}::uuid)`,
-  ];
-  if (effects.park) {
-    ctes.push(Prisma.sql`"park" AS (
-      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload", "attempts", "createdAt", "updatedAt")
-      VALUES (${randomUUID()}::uuid, ${tenantId}, ${eventId}::uuid, ${effects.park.awaiting}, ${JSON.stringify(effects.park.payload)}::jsonb, 0, ${now}, ${now}))`);
-  }
-  if (effects.repark) {
-    const payload = effects.repark.payload ? Prisma.sql`, "payload" = ${JSON.stringify(effects.repark.payload)}::jsonb` : Prisma.empty;
-    const attempts = effects.repark.payload ? Prisma.empty : Prisma.sql`, "attempts" = "attempts" + 1`;
-    ctes.push(Prisma.sql`"repark" AS (
-      UPDATE "ParkedEvent" SET "awaiting" = ${effects.repark.awaiting}${attempts}${payload}, "updatedAt" = ${now} WHERE "id" = ${effects.repark.id}::uuid)`);
-  }
-  const los = outcome.learningOutcomes;
-  if (los?.outcomes.length) {
-    const rows = los.outcomes.map((lo, position) => ({ ...lo, achieved: lo.achieved ?? false, id: randomUUID(), position }));
-    ctes.push(Prisma.sql`"outcomes" AS (
-      INSERT INTO "LearningOutcome" ("id", "gradeId", "position", "code", "title", "definition", "score", "feedback", "achieved")
-      SELECT x."id", ${los.gradeId}::uuid, x."position", x."code", x."title", x."definition", x."score", x."feedback", x."achieved"
-        FROM json_to_recordset(${JSON.stringify(rows)}::json)
-          AS x("id" uuid, "position" int, "code" text, "title" text, "definition" text, "score" text, "feedback" text, "achieved" boolean))`);
-  }
-  if (effects.unpark) ctes.push(Prisma.sql`"unpark" AS (DELETE FROM "ParkedEvent" WHERE "id" = ${effects.unpark}::uuid)`);
-  const keys = effects.release ?? [];
-  if (!keys.length) {
-    await tx.$executeRaw`WITH ${Prisma.join(ctes)} SELECT 1`;
-    return [];
-  }
-  const skip = effects.unpark ? Prisma.sql`AND p."id" <> ${effects.unpark}::uuid` : Prisma.empty;
-  return tx.$queryRaw<ParkedRow[]>`
-    WITH ${Prisma.join(ctes)}
-    SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
-           s."module", s."operation", s."recordId"
-      FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
-     WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${[...keys]}::text[]) ${skip}
-     ORDER BY p."createdAt", p."id"`;
+  const los = outcome.learningOutcomes?.outcomes.length ? [outcome.learningOutcomes] : [];
+  const { repark, unpark } = effects;
+  return tx.$queryRaw<ParkedRow[]>(
+    writeRoundSql(tenantId, [], [{ outcome: outcomeRow(eventId, outcome), ...(repark ? { repark } : {}), ...(unpark ? { unpark } : {}) }], los, [...(effects.release ?? [])]),
+  );
 }
 
 /**
@@ -452,7 +411,6 @@ export function resultOf(
 const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034/;
 const KEY_RACE = /Unique constraint failed|P2002|23505/;
 const CONNECTION = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1017|Can't reach database|Connection terminated|connection.*closed|terminating connection|timeout exceeded when trying to connect/i;
-
 
 function isRetryable(error: unknown, keyRaces = true): boolean {
   if (error instanceof LockBusyError) return true;
