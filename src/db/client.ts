@@ -15,11 +15,12 @@ export interface DatabaseOptions {
 
 /** Creates a Prisma client on the pg driver adapter. */
 export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+  // A caller waits at most 10 s for a free connection (then fails as the database being away).
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server (database restart) must not crash the process.
   pool.on('error', () => {});
   pools.set(url, pool);
-  const adapter = new PrismaPg(pool, { statementNameGenerator: preparedStatementName() });
+  const adapter = new PrismaPg(pool, { statementNameGenerator: (query) => statementName(query.sql) });
   const client = new PrismaClient({
     adapter,
     log: options.logQueries ? [{ emit: 'event', level: 'query' }] : [],
@@ -40,21 +41,24 @@ export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
  * Postgres CPU in planning (bench: 22.6 → 12.2 ms per request). A text is named the second time
  * it is seen, so one-off texts (an ingest batch's write statement, whose CTEs follow the batch)
  * are not kept prepared on every connection. The set of names is bounded; texts beyond it run
- * unnamed, as before. Not for PgBouncer in transaction mode.
+ * unnamed, as before. Not for PgBouncer in transaction mode. Shared by Prisma and the ingest's
+ * transactions (sql.ts): a name means the same text on every connection of the process.
  */
-function preparedStatementName(limit = 2000) {
+export const statementName = preparedStatementNames();
+
+function preparedStatementNames(limit = 2000) {
   const names = new Map<string, string>();
   const seenOnce = new LRUCache<string, true>({ max: limit });
-  return (query: { sql: string }): string => {
-    const known = names.get(query.sql);
+  return (sql: string): string => {
+    const known = names.get(sql);
     if (known !== undefined) return known;
     if (names.size >= limit) return '';
-    if (!seenOnce.has(query.sql)) {
-      seenOnce.set(query.sql, true);
+    if (!seenOnce.has(sql)) {
+      seenOnce.set(sql, true);
       return '';
     }
-    const name = `cg_${createHash('sha1').update(query.sql).digest('base64url')}`;
-    names.set(query.sql, name);
+    const name = `cg_${createHash('sha1').update(sql).digest('base64url')}`;
+    names.set(sql, name);
     return name;
   };
 }

@@ -134,9 +134,9 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
  */
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
-  const rows = await tx.$queryRaw<
-    { n: bigint; id: string | null; parked: { awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }[]
-  >`
+  const rows = await tx.query<
+    { n: bigint; id: string | null; parked: { awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
+  >(Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
                            ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("key", "source", "module", "operation", "recordId", "n")),
@@ -158,7 +158,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       CROSS JOIN parked k
       LEFT JOIN claimed c ON c."idempotencyKey" = x."key"
       LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = x."key"
-     ORDER BY x."n"`;
+     ORDER BY x."n"`);
   const claims: Claimed[] = rows.map((row) => ({
     id: row.id,
     original: row.originalId
@@ -172,8 +172,14 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
 async function answerDuplicates(tx: Tx, tenantId: string, batch: readonly BatchEvent[], claims: Claimed[], results: (IngestResult | null)[]) {
   const unseen = batch.filter((_, i) => !claims[i]!.id && !claims[i]!.original).map((b) => b.event.idempotencyKey);
   const twins = unseen.length
-    ? new Map((await tx.syncEvent.findMany({ where: { tenantId, idempotencyKey: { in: unseen } } })).map((row) => [row.idempotencyKey, row]))
-    : new Map();
+    ? new Map(
+        (
+          await tx.query<NonNullable<Claimed['original']> & { idempotencyKey: string }>(Prisma.sql`
+            SELECT "id", "idempotencyKey", "receivedAt", "status"::text AS "status", "entityType", "entityId", "studentId"
+              FROM "SyncEvent" WHERE "tenantId" = ${tenantId} AND "idempotencyKey" = ANY(${unseen}::text[])`)
+        ).map((row) => [row.idempotencyKey, row]),
+      )
+    : new Map<string, NonNullable<Claimed['original']>>();
   batch.forEach((b, i) => {
     const claim = claims[i]!;
     if (claim.id) return;
@@ -353,8 +359,8 @@ type ReleasedRow = { id: string; awaiting: string; payload: RawEvent; syncEventI
 /** The entries' writes: one statement (after removing the learning outcomes they replace); returns what their stored keys release. */
 async function writeEntries(tx: Tx, tenantId: string, entries: Entry[]): Promise<ReleasedRow[]> {
   const replaced = entries.flatMap((e) => (e.replaced ? [e.replaced] : []));
-  if (replaced.length) await tx.$executeRaw`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`;
-  return tx.$queryRaw<ReleasedRow[]>(
+  if (replaced.length) await tx.execute(Prisma.sql`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`);
+  return tx.query<ReleasedRow>(
     writeRoundSql(
       tenantId,
       entries.flatMap((e) => (e.write ? [e.write] : [])),
@@ -372,12 +378,12 @@ async function writeEntries(tx: Tx, tenantId: string, entries: Entry[]): Promise
  * REJECTED — as one event applied alone would be — instead of failing the event that released it.
  */
 async function writeCarefully(tx: Tx, tenantId: string, entries: Entry[]): Promise<{ entries: Entry[]; rows: ReleasedRow[] }> {
-  await tx.$executeRawUnsafe('SAVEPOINT round');
+  await tx.execute('SAVEPOINT round');
   try {
     return { entries, rows: await writeEntries(tx, tenantId, entries) };
   } catch (error) {
     if (!refusedValue(error)) throw error;
-    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT round');
+    await tx.execute('ROLLBACK TO SAVEPOINT round');
   }
   const done: Entry[] = [];
   const rows: ReleasedRow[] = [];
@@ -387,14 +393,14 @@ async function writeCarefully(tx: Tx, tenantId: string, entries: Entry[]): Promi
       done.push(e);
       continue;
     }
-    await tx.$executeRawUnsafe('SAVEPOINT released');
+    await tx.execute('SAVEPOINT released');
     try {
       rows.push(...(await writeEntries(tx, tenantId, [e])));
       done.push(e);
     } catch (error) {
       const refused = refusedValue(error);
       if (!refused) throw error;
-      await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT released');
+      await tx.execute('ROLLBACK TO SAVEPOINT released');
       const rejected = rejectedEntry(e.w, `${e.w.record?.module ?? e.w.event.module}: cannot store the record: ${refused}`);
       await writeEntries(tx, tenantId, [rejected]);
       done.push(rejected);

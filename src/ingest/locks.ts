@@ -9,9 +9,8 @@
  * (`tryAcquire`): when another transaction holds it, this one rolls back (LockBusyError,
  * retried by the pipeline) instead of waiting while holding locks — the wait that deadlocked.
  */
+import type { SqlTx } from '../db/sql.js';
 import { Prisma } from '../generated/prisma/client.js';
-
-type Tx = Prisma.TransactionClient;
 
 /** A lock another transaction holds was needed after this one already held locks: retry the transaction. */
 export class LockBusyError extends Error {
@@ -32,7 +31,7 @@ export class TransactionLocks {
   private readonly held = new Set<string>();
 
   constructor(
-    private readonly tx: Tx,
+    private readonly tx: SqlTx,
     private readonly tenantId: string,
   ) {}
 
@@ -40,7 +39,7 @@ export class TransactionLocks {
   readonly acquire: LockFn = async (keys) => {
     const wanted = this.pending(keys);
     if (!wanted.length) return;
-    await this.tx.$executeRaw(waitForLocksSql(wanted));
+    await this.tx.query(waitForLocksSql(wanted));
     this.taken(wanted);
   };
 
@@ -48,9 +47,9 @@ export class TransactionLocks {
   readonly tryAcquire: LockFn = async (keys) => {
     const wanted = this.pending(keys);
     if (!wanted.length) return;
-    const [row] = await this.tx.$queryRawUnsafe<{ busy: number }[]>(
+    const [row] = await this.tx.query<{ busy: number }>(
       'SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(hashtextextended(k, 0)))::int AS busy FROM unnest($1::text[]) AS t(k)',
-      wanted,
+      [wanted],
     );
     if (row?.busy) throw new LockBusyError(`${row.busy} of ${wanted.length} entity locks are held by another transaction`);
     this.taken(wanted);

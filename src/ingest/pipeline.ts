@@ -8,6 +8,7 @@
  */
 import pRetry from 'p-retry';
 import { db } from '../db/client.js';
+import { sqlTransaction } from '../db/sql.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
@@ -15,7 +16,7 @@ import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
-import { applyRecord, describeRef, lockKeysOf, ownKeysOf, parseRefKey, type Applied, type Tx } from './store.js';
+import { describeRef, lockKeysOf, ownKeysOf, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
 export interface IngestResult {
   eventId: string | null;
@@ -49,7 +50,6 @@ export class DatabaseUnavailableError extends Error {
 }
 
 export const MAX_PARKED_DEPTH = 32;
-const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
 
 export class Ingestor {
   private readonly listeners = new Set<OutcomeListener>();
@@ -147,8 +147,8 @@ export class Ingestor {
     for (const { id } of parked) {
       const { released } = await this.transact(async (tx) => {
         const locks = new TransactionLocks(tx, tenantId);
-        const rows = await tx.parkedEvent.findMany({ where: { id, tenantId }, include: { syncEvent: true } });
-        return { result: null, released: await applyParkedRows(tx, tenantId, rows.map(parkedRowOf), locks, locks.acquire) };
+        const rows = await tx.query<ParkedRow>(Prisma.sql`${PARKED_ROW_SQL} WHERE p."id" = ${id}::uuid AND p."tenantId" = ${tenantId}`);
+        return { result: null, released: await applyParkedRows(tx, tenantId, rows, locks, locks.acquire) };
       });
       await this.emit(tenantId, released);
       applied += released.filter((r) => r.status !== 'PARKED').length;
@@ -185,7 +185,7 @@ export class Ingestor {
    */
   private async transact<T>(work: (tx: Tx) => Promise<T>, keyRaces = true): Promise<T> {
     try {
-      return await pRetry(() => db.$transaction(work, TRANSACTION_OPTIONS), {
+      return await pRetry(() => sqlTransaction(work), {
         retries: 6,
         minTimeout: 5,
         maxTimeout: 200,
@@ -220,7 +220,7 @@ export async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
-  const next = await tx.parkedEvent.findMany({ where: { tenantId, awaiting: { in: stores } }, select: { payload: true } });
+  const next = await tx.query<{ payload: RawEvent }>(Prisma.sql`SELECT "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`);
   if (!next.length) return keys;
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next.map((r) => r.payload as unknown as RawEvent), looked, depth + 1))];
 }
@@ -232,47 +232,51 @@ async function resolveFetchedInTransaction(
   syncEventId: string,
   data: unknown,
 ): Promise<{ result: IngestResult | null; released: IngestResult[] }> {
-  const locked = await tx.$queryRaw<{ id: string }[]>`
-    SELECT "id" FROM "ParkedEvent"
-     WHERE "tenantId" = ${tenantId} AND "syncEventId" = ${syncEventId}::uuid AND "awaiting" = ${AWAITING_ZOHO_FETCH}
-     FOR UPDATE`;
-  const parkedId = locked[0]?.id;
-  if (!parkedId) return { result: null, released: [] };
-  const row = await tx.parkedEvent.findUniqueOrThrow({ where: { id: parkedId }, include: { syncEvent: true } });
-  const fetched = row.payload as unknown as RawEvent;
+  const [row] = await tx.query<ParkedRow>(Prisma.sql`
+    ${PARKED_ROW_SQL}
+     WHERE p."tenantId" = ${tenantId} AND p."syncEventId" = ${syncEventId}::uuid AND p."awaiting" = ${AWAITING_ZOHO_FETCH}
+       FOR UPDATE OF p`);
+  if (!row) return { result: null, released: [] };
+  const fetched = row.payload;
   if (fetched.kind !== 'zoho-fetch') return { result: null, released: [] };
-  const log = row.syncEvent;
   const serverTime = new Date(Number(fetched.serverTime));
   const raw: Extract<RawEvent, { kind: 'zoho-record' }> = {
     kind: 'zoho-record',
     module: fetched.module,
     operation: fetched.operation,
-    operationName: log.operation ?? fetched.operation,
+    operationName: row.operation ?? fetched.operation,
     recordId: fetched.recordId,
     ...(Number.isNaN(serverTime.getTime()) ? {} : { timestamp: serverTime.toISOString() }),
     data,
   };
-  const event: KeyedEvent = { idempotencyKey: log.idempotencyKey, source: log.source, module: log.module, operation: log.operation, recordId: log.recordId, raw };
-  let applied: Applied;
+  const event: KeyedEvent = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId, raw };
   const locks = new TransactionLocks(tx, tenantId);
-  // Bad input may surface mid-store: undo what the record wrote, keep the lock and the log row.
-  await tx.$executeRawUnsafe('SAVEPOINT resolve_fetched');
+  const rejected = async (message: string) => {
+    await recordOutcome(tx, tenantId, row.syncEventId, { status: 'REJECTED', message }, { unpark: row.id });
+    return { result: resultOf(event, row.syncEventId, { status: 'REJECTED', message }), released: [] };
+  };
+  let plan: RecordPlan;
   try {
-    applied = await applyRecord(tx, tenantId, recordOf(raw), locks.acquire);
+    plan = await planAlone(tx, tenantId, recordOf(raw), locks.acquire);
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
-    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT resolve_fetched');
-    await recordOutcome(tx, tenantId, log.id, { status: 'REJECTED', message: error.message }, { unpark: row.id });
-    return { result: resultOf(event, log.id, { status: 'REJECTED', message: error.message }), released: [] };
+    return rejected(error.message);
   }
+  const { applied } = plan;
   if (applied.status === 'PARKED') {
     // Now an ordinary parked record: applied by releaseParked when its parent arrives.
-    await recordOutcome(tx, tenantId, log.id, applied, { repark: { id: row.id, awaiting: applied.awaiting!, payload: raw } });
-    return { result: resultOf(event, log.id, applied), released: [] };
+    await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting!, payload: raw } });
+    return { result: resultOf(event, row.syncEventId, applied), released: [] };
   }
-  const dependents = await recordOutcome(tx, tenantId, log.id, applied, { unpark: row.id, release: applied.storedKeys });
+  let dependents: ParkedRow[];
+  try {
+    dependents = await recordOutcome(tx, tenantId, row.syncEventId, applied, { unpark: row.id, release: applied.storedKeys }, plan);
+  } catch (error) {
+    if (!(error instanceof RefusedValue)) throw error;
+    return rejected(error.message);
+  }
   const released = await applyParkedRows(tx, tenantId, dependents, locks, locks.tryAcquire);
-  return { result: resultOf(event, log.id, applied), released };
+  return { result: resultOf(event, row.syncEventId, applied), released };
 }
 
 interface LoggedOutcome {
@@ -298,20 +302,11 @@ interface ParkedRow {
   recordId: string | null;
 }
 
-function parkedRowOf(row: Prisma.ParkedEventGetPayload<{ include: { syncEvent: true } }>): ParkedRow {
-  const log = row.syncEvent;
-  return {
-    id: row.id,
-    awaiting: row.awaiting,
-    payload: row.payload as unknown as RawEvent,
-    syncEventId: log.id,
-    idempotencyKey: log.idempotencyKey,
-    source: log.source,
-    module: log.module,
-    operation: log.operation,
-    recordId: log.recordId,
-  };
-}
+/** A parked row with its log row's columns, as ParkedRow (a WHERE clause follows). */
+const PARKED_ROW_SQL = Prisma.sql`
+  SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
+         s."module", s."operation", s."recordId"
+    FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"`;
 
 interface OutcomeEffects {
   /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
@@ -323,16 +318,36 @@ interface OutcomeEffects {
 }
 
 /**
- * Writes the event's outcome to its log row, with what goes with it (re-pointing or removing its
- * parked row, a created grade's learning outcomes), and reads the parked events the keys it stored
- * release: one statement, the batch's (batch.ts writeRoundSql) for one event.
+ * Writes the event's outcome to its log row, with what goes with it (the plan's row and
+ * learning outcomes, re-pointing or removing its parked row), and reads the parked events the
+ * keys it stored release: the batch's write statement (batch.ts writeRoundSql) for one event.
+ * Throws RefusedValue, having written nothing, when Postgres refuses a value of the plan's row
+ * (the caller answers REJECTED).
  */
-async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome: LoggedOutcome, effects: OutcomeEffects = {}): Promise<ParkedRow[]> {
-  const los = outcome.learningOutcomes?.outcomes.length ? [outcome.learningOutcomes] : [];
+async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome: LoggedOutcome, effects: OutcomeEffects = {}, plan?: RecordPlan): Promise<ParkedRow[]> {
+  const los = [outcome.learningOutcomes, plan?.replaceOutcomes].filter((lo): lo is NonNullable<typeof lo> => lo !== undefined && lo.outcomes.length > 0);
   const { repark, unpark } = effects;
-  return tx.$queryRaw<ParkedRow[]>(
-    writeRoundSql(tenantId, [], [{ outcome: outcomeRow(eventId, outcome), ...(repark ? { repark } : {}), ...(unpark ? { unpark } : {}) }], los, [...(effects.release ?? [])]),
-  );
+  const write = () =>
+    tx.query<ParkedRow>(
+      writeRoundSql(tenantId, plan?.write ? [plan.write] : [], [{ outcome: outcomeRow(eventId, outcome), ...(repark ? { repark } : {}), ...(unpark ? { unpark } : {}) }], los, [...(effects.release ?? [])]),
+    );
+  if (!plan?.write && !plan?.replaceOutcomes) return write();
+  // A value the row's column refuses aborts the statement: undo it alone, keep the locks and the claim.
+  await tx.execute('SAVEPOINT record_write');
+  try {
+    if (plan.replaceOutcomes) await tx.execute(Prisma.sql`DELETE FROM "LearningOutcome" WHERE "gradeId" = ${plan.replaceOutcomes.gradeId}::uuid`);
+    return await write();
+  } catch (error) {
+    const refused = refusedValue(error);
+    if (!refused) throw error;
+    await tx.execute('ROLLBACK TO SAVEPOINT record_write');
+    throw new RefusedValue(`${plan.write?.module ?? plan.applied.entityType}: cannot store the record: ${refused}`);
+  }
+}
+
+/** Postgres refused a value of a record applied alone (recordOutcome): the event is REJECTED with this message. */
+class RefusedValue extends Error {
+  override name = 'RefusedValue';
 }
 
 /**
@@ -364,25 +379,36 @@ async function applyParkedRows(
       recordId: row.recordId,
       raw,
     };
-    let applied: Applied;
+    const rejected = async (message: string) => {
+      removed.add(row.id);
+      await recordOutcome(tx, tenantId, row.syncEventId, { status: 'REJECTED', message }, { unpark: row.id });
+      results.push(resultOf(event, row.syncEventId, { status: 'REJECTED', message }));
+    };
+    let plan: RecordPlan;
     try {
-      applied = await applyRecord(tx, tenantId, recordOf(raw), lock);
+      plan = await planAlone(tx, tenantId, recordOf(raw), lock);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
-      removed.add(row.id);
-      await recordOutcome(tx, tenantId, row.syncEventId, { status: 'REJECTED', message: error.message }, { unpark: row.id });
-      results.push(resultOf(event, row.syncEventId, { status: 'REJECTED', message: error.message }));
+      await rejected(error.message);
       continue;
     }
+    const { applied } = plan;
     if (applied.status === 'PARKED') {
       if (applied.awaiting !== row.awaiting) await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting! } });
       continue;
     }
-    removed.add(row.id);
     const arrived = parseRefKey(row.awaiting);
     const message = [applied.message, arrived ? `applied after ${describeRef(arrived)} arrived` : 'applied on replay'].filter(Boolean).join('; ');
-    // Its own release is one level deeper (none beyond MAX_PARKED_DEPTH).
-    const next = await recordOutcome(tx, tenantId, row.syncEventId, { ...applied, message }, { unpark: row.id, release: depth + 1 > MAX_PARKED_DEPTH ? [] : applied.storedKeys });
+    let next: ParkedRow[];
+    try {
+      // Its own release is one level deeper (none beyond MAX_PARKED_DEPTH).
+      next = await recordOutcome(tx, tenantId, row.syncEventId, { ...applied, message }, { unpark: row.id, release: depth + 1 > MAX_PARKED_DEPTH ? [] : applied.storedKeys }, plan);
+    } catch (error) {
+      if (!(error instanceof RefusedValue)) throw error;
+      await rejected(error.message);
+      continue;
+    }
+    removed.add(row.id);
     results.push(resultOf(event, row.syncEventId, { ...applied, message }));
     results.push(...(await applyParkedRows(tx, tenantId, next, locks, locks.tryAcquire, depth + 1, removed)));
   }

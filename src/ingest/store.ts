@@ -1,15 +1,17 @@
 /**
- * Applies one IncomingRecord to the read model inside the caller's transaction: reference
+ * What one IncomingRecord does to the read model, inside the caller's transaction: reference
  * resolution (or PARKED), identity matching and merging, stale guard, change detection,
- * tombstones. No event log, no parking rows: pipeline.ts does those.
+ * tombstones — planned here (planRecord, a pure function), written by the caller with the
+ * event's outcome (batch.ts writeRoundSql). No event log, no parking rows.
  */
 import { randomUUID } from 'node:crypto';
-import { Prisma } from '../generated/prisma/client.js';
+import type { SqlTx } from '../db/sql.js';
 import { canonicalHash } from './raw-event.js';
 import type { LockFn } from './locks.js';
 import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type LearningOutcomeInput, type RefColumn, type UniqueKey } from './record.js';
 
-export type Tx = Prisma.TransactionClient;
+/** The ingest's transactions run on the pg pool directly (db/sql.ts). */
+export type Tx = SqlTx;
 
 export type AppliedStatus = 'CREATED' | 'UPDATED' | 'UNCHANGED' | 'DELETED' | 'STALE' | 'PARKED';
 
@@ -42,42 +44,27 @@ export interface Row {
   [column: string]: unknown;
 }
 
-/** The part of a Prisma model delegate the store uses (every synced model has it). */
-interface Delegate {
-  findFirst(args: object): Promise<Row | null>;
-  findMany(args: object): Promise<Row[]>;
-  create(args: object): Promise<Row>;
-  update(args: object): Promise<Row>;
-  updateMany(args: object): Promise<unknown>;
-  deleteMany(args: object): Promise<unknown>;
-}
-
 interface EntitySpec {
-  delegate: keyof Tx;
   keys: readonly UniqueKey[];
   /** Moodle writes this entity too (it has moodleUpdatedAt / moodleFingerprint). */
   moodle: boolean;
 }
 
 const ENTITIES: Record<EntityType, EntitySpec> = {
-  Student: { delegate: 'student', keys: ['zohoId', 'moodleUserId'], moodle: true },
-  Teacher: { delegate: 'teacher', keys: ['zohoId', 'moodleUserId'], moodle: true },
-  Program: { delegate: 'program', keys: ['zohoId'], moodle: false },
-  Unit: { delegate: 'unit', keys: ['zohoId'], moodle: false },
-  Class: { delegate: 'class', keys: ['zohoId', 'moodleCourseId'], moodle: false },
-  Enrollment: { delegate: 'enrollment', keys: ['zohoId', 'moodleEnrollmentId'], moodle: true },
-  Registration: { delegate: 'registration', keys: ['zohoId'], moodle: false },
-  Payment: { delegate: 'payment', keys: ['zohoId'], moodle: false },
-  StudentRequest: { delegate: 'studentRequest', keys: ['zohoId'], moodle: false },
-  Grade: { delegate: 'grade', keys: ['zohoId', 'compositeKey'], moodle: true },
+  Student: { keys: ['zohoId', 'moodleUserId'], moodle: true },
+  Teacher: { keys: ['zohoId', 'moodleUserId'], moodle: true },
+  Program: { keys: ['zohoId'], moodle: false },
+  Unit: { keys: ['zohoId'], moodle: false },
+  Class: { keys: ['zohoId', 'moodleCourseId'], moodle: false },
+  Enrollment: { keys: ['zohoId', 'moodleEnrollmentId'], moodle: true },
+  Registration: { keys: ['zohoId'], moodle: false },
+  Payment: { keys: ['zohoId'], moodle: false },
+  StudentRequest: { keys: ['zohoId'], moodle: false },
+  Grade: { keys: ['zohoId', 'compositeKey'], moodle: true },
 };
 
-/** Rows that point at a student or teacher, moved when two identities turn out to be one. */
-const STUDENT_CHILDREN = ['registration', 'payment', 'enrollment', 'studentRequest', 'grade'] as const;
-
-function delegate(tx: Tx, entity: EntityType): Delegate {
-  return tx[ENTITIES[entity].delegate] as unknown as Delegate;
-}
+/** Rows that point at a student, moved when two identities turn out to be one. */
+const STUDENT_CHILDREN = ['Registration', 'Payment', 'Enrollment', 'StudentRequest', 'Grade'] as const;
 
 export function refKey(ref: EntityRef): string {
   return `${ref.entity}:${ref.key}:${ref.value}`;
@@ -152,6 +139,17 @@ interface Lookup {
 
 const column = (name: string) => `t."${name}"`;
 
+/** The columns `rowColumns` of the row `t` as one json value (read back as a Row by `rowOf`). */
+function rowJsonSql(entity: EntityType): string {
+  const columns = [...new Set([...rowColumns(entity), ...(entity === 'Class' ? ['unitId'] : [])])];
+  return `json_build_object(${columns.map((c) => `'${c}', ${column(c)}`).join(', ')})`;
+}
+
+function rowOf(row: Row): Row {
+  for (const c of DATE_COLUMNS) if (typeof row[c] === 'string') row[c] = new Date(row[c] as string);
+  return row;
+}
+
 /** `t` found by the lookup `l` through any key of `entity` (pair lookups name their parents' keys). */
 function anyKeySql(entity: EntityType, alias: string, keyColumn: string, valueColumn: string): string {
   return ENTITIES[entity].keys.map((key) => `(l."${keyColumn}" = '${key}' AND ${alias}."${key}" = l."${valueColumn}")`).join(' OR ');
@@ -166,8 +164,7 @@ function anyKeySql(entity: EntityType, alias: string, keyColumn: string, valueCo
 const READ_SQL = (() => {
   const branches: string[] = [];
   for (const entity of Object.keys(ENTITIES) as EntityType[]) {
-    const columns = [...new Set([...rowColumns(entity), ...(entity === 'Class' ? ['unitId'] : [])])];
-    const row = `json_build_object(${columns.map((c) => `'${c}', ${column(c)}`).join(', ')})`;
+    const row = rowJsonSql(entity);
     for (const key of ENTITIES[entity].keys) {
       branches.push(`SELECT l."n", ${row} AS "row" FROM l JOIN "${entity}" t ON t."tenantId" = $1 AND t."${key}" = l."value" WHERE l."entity" = '${entity}' AND l."key" = '${key}'`);
     }
@@ -201,8 +198,7 @@ export async function readRecords(tx: Tx, tenantId: string, records: readonly In
     }
     return { parents, own };
   });
-  const rows = await tx.$queryRawUnsafe<{ n: number; row: Row }[]>(
-    READ_SQL,
+  const rows = await tx.query<{ n: number; row: Row }>(READ_SQL, [
     tenantId,
     lookups.map((_, n) => n),
     lookups.map((l) => l.entity),
@@ -211,12 +207,9 @@ export async function readRecords(tx: Tx, tenantId: string, records: readonly In
     lookups.map((l) => l.studentKey ?? null),
     lookups.map((l) => l.classKey ?? null),
     lookups.map((l) => l.classValue ?? null),
-  );
+  ]);
   const found = new Map<number, Row>();
-  for (const { n, row } of rows) {
-    for (const c of DATE_COLUMNS) if (typeof row[c] === 'string') row[c] = new Date(row[c] as string);
-    found.set(n, row);
-  }
+  for (const { n, row } of rows) found.set(n, rowOf(row));
   return plan.map(({ parents, own }) => {
     const matches = new Map<string, Row>();
     for (const n of own) {
@@ -270,24 +263,35 @@ export async function mergeRows(tx: Tx, entity: EntityType, rows: Row[]): Promis
     if (entity === 'Student') {
       // One enrolment per student and class: the other row's enrolment in a class the kept row
       // is enrolled in goes, and its ids (Moodle's enrolment id) go to the kept enrolment.
-      const kept = new Map((await tx.enrollment.findMany({ where: { studentId: keep.id } })).map((e) => [e.classId, e as unknown as Row]));
-      const twins = (await tx.enrollment.findMany({ where: { studentId: other.id, classId: { in: [...kept.keys()] } } })) as unknown as Row[];
-      await tx.enrollment.deleteMany({ where: { id: { in: twins.map((e) => e.id) } } });
+      const enrolments = `SELECT ${rowJsonSql('Enrollment')} AS "row" FROM "Enrollment" t WHERE t."studentId" = $1::uuid`;
+      const kept = new Map((await tx.query<{ row: Row }>(enrolments, [keep.id])).map(({ row }) => [row.classId as string, rowOf(row)]));
+      const twins = (await tx.query<{ row: Row }>(`${enrolments} AND t."classId" = ANY($2::uuid[])`, [other.id, [...kept.keys()]])).map(({ row }) => rowOf(row));
+      if (twins.length) await tx.execute('DELETE FROM "Enrollment" WHERE "id" = ANY($1::uuid[])', [twins.map((e) => e.id)]);
       for (const twin of twins) {
         const target = kept.get(twin.classId as string)!;
         const fill = absorbed('Enrollment', target, [twin]);
-        if (Object.keys(fill).length) await tx.enrollment.update({ where: { id: target.id }, data: fill });
+        if (Object.keys(fill).length) await updateRow(tx, 'Enrollment', target.id, fill);
       }
-      for (const child of STUDENT_CHILDREN) {
-        await (tx[child] as unknown as Delegate).updateMany({ where: { studentId: other.id }, data: { studentId: keep.id } });
-      }
+      const moves = STUDENT_CHILDREN.map((child, n) => `"m${n}" AS (UPDATE "${child}" SET "studentId" = $2::uuid WHERE "studentId" = $1::uuid)`);
+      await tx.execute(`WITH ${moves.join(', ')} SELECT 1`, [other.id, keep.id]);
     } else {
-      await tx.class.updateMany({ where: { teacherId: other.id }, data: { teacherId: keep.id } });
+      await tx.execute('UPDATE "Class" SET "teacherId" = $2::uuid WHERE "teacherId" = $1::uuid', [other.id, keep.id]);
     }
-    await delegate(tx, entity).deleteMany({ where: { id: other.id } });
+    await tx.execute(`DELETE FROM "${entity}" WHERE "id" = $1::uuid`, [other.id]);
   }
   const fill = absorbed(entity, keep, others);
-  return Object.keys(fill).length ? delegate(tx, entity).update({ where: { id: keep.id }, data: fill }) : keep;
+  return Object.keys(fill).length ? updateRow(tx, entity, keep.id, fill) : keep;
+}
+
+/** Sets `data`'s columns of one row (typed through the table's row type, as a batch's writes are); the row as read back. */
+async function updateRow(tx: Tx, entity: EntityType, id: string, data: Record<string, unknown>): Promise<Row> {
+  const columns = Object.keys(data).map((c) => `"${c}"`);
+  const [updated] = await tx.query<{ row: Row }>(
+    `UPDATE "${entity}" t SET ${columns.map((c) => `${c} = x.${c}`).join(', ')}
+       FROM jsonb_populate_record(NULL::"${entity}", $2::jsonb) x WHERE t."id" = $1::uuid RETURNING ${rowJsonSql(entity)} AS "row"`,
+    [id, JSON.stringify(data)],
+  );
+  return rowOf(updated!.row);
 }
 
 /**
@@ -328,14 +332,14 @@ function result(record: IncomingRecord, status: AppliedStatus, row: Row | null, 
   };
 }
 
-/** A row applying a record writes: planned by planRecord, written by applyPlan (or a batch, batch.ts). */
+/** A row applying a record writes: planned by planRecord, written with the event's outcome (batch.ts writeRoundSql). */
 export interface RecordWrite {
   kind: 'create' | 'update';
   entity: EntityType;
   /** The record's module, for messages. */
   module: string;
   id: string;
-  /** Columns to set (without id and tenantId), as Prisma takes them. */
+  /** Columns to set (without id and tenantId); undefined sets nothing. */
   data: Record<string, unknown>;
 }
 
@@ -347,45 +351,22 @@ export interface RecordPlan {
 }
 
 /**
- * Applies the record; see the module comment. `lock` takes the record's entity locks (a no-op
- * when the caller already holds them). Throws IngestInputError for unusable input.
+ * Plans the record alone (a batch plans its records together, batch.ts): takes its entity locks
+ * through `lock` (a no-op for those the caller holds), reads, merges; the caller writes the plan.
+ * Throws IngestInputError for unusable input.
  */
-export async function applyRecord(tx: Tx, tenantId: string, record: IncomingRecord, lock: LockFn): Promise<Applied> {
+export async function planAlone(tx: Tx, tenantId: string, record: IncomingRecord, lock: LockFn): Promise<RecordPlan> {
   if (!ownRefs(record).length) throw new IngestInputError(`${record.module}: the record has no id`);
   await lock(lockKeysOf(record));
   const [read] = await readRecords(tx, tenantId, [record]);
   const resolved = resolveRefs(record, read!.parents);
   const existing = resolved.ok ? await existingRow(tx, record, read!) : null;
-  return applyPlan(tx, tenantId, planRecord(record, resolved, existing));
+  return planRecord(record, resolved, existing);
 }
 
 /** The stored row the record is about: none, the one matching, or the merge of several (mergeRows). */
 export async function existingRow(tx: Tx, record: IncomingRecord, read: RecordRead): Promise<Row | null> {
   return read.matches.length > 1 ? mergeRows(tx, record.entity, read.matches) : (read.matches[0] ?? null);
-}
-
-/** Writes what planRecord decided, through Prisma (whose validation turns bad values into IngestInputError). */
-export async function applyPlan(tx: Tx, tenantId: string, plan: RecordPlan): Promise<Applied> {
-  const { write } = plan;
-  if (write) {
-    try {
-      if (write.kind === 'create') await delegate(tx, write.entity).create({ data: { id: write.id, tenantId, ...write.data } });
-      else await delegate(tx, write.entity).update({ where: { id: write.id }, data: write.data });
-    } catch (error) {
-      if ((error as { name?: string }).name === 'PrismaClientValidationError') {
-        throw new IngestInputError(`${write.module}: cannot store the record: ${lastLine((error as Error).message)}`);
-      }
-      throw error;
-    }
-  }
-  const replace = plan.replaceOutcomes;
-  if (replace) {
-    await tx.learningOutcome.deleteMany({ where: { gradeId: replace.gradeId } });
-    if (replace.outcomes.length) {
-      await tx.learningOutcome.createMany({ data: replace.outcomes.map((lo, position) => ({ ...lo, gradeId: replace.gradeId, position })) });
-    }
-  }
-  return plan.applied;
 }
 
 /**
@@ -488,8 +469,4 @@ function laterOf(a: Date | null, b: Date | null): Date | null {
   if (!a) return b;
   if (!b) return a;
   return a > b ? a : b;
-}
-
-function lastLine(message: string): string {
-  return message.trim().split('\n').filter(Boolean).at(-1) ?? message;
 }

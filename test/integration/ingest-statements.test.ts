@@ -1,7 +1,7 @@
 /**
- * SQL statements per ingested event (Prisma `query` events, COMMIT included), pinned: each one
- * costs the gateway ≈ 1 ms of CPU (Prisma's per-statement overhead), so a regression here is a
- * throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
+ * SQL statements per ingested event (every statement the transaction sends, BEGIN and COMMIT
+ * included), pinned: each is a round trip on the path of a tenant's batches (group-commit.ts,
+ * one at a time), so a regression here is a throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
  * about the same record still waits for it.
  */
 import pg from 'pg';
@@ -42,21 +42,21 @@ describe('statements per event', () => {
   it('a plain insert, an update, an unchanged re-send and a duplicate', async () => {
     const zohoId = '9398830077000000001';
     const created = await ingest(studentEvent(zohoId, 'Pinned Count', '2026-02-13T10:00:00+03:00', 'stmt-pinned'));
-    // claim + the record's locks, parents and own rows, INSERT + outcome + parked lookup, COMMIT
-    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 4 });
+    // BEGIN, claim + the record's locks, parents and own rows, INSERT + outcome + parked lookup, COMMIT
+    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 5 });
 
     // A child with a parent: still one read for the parent and its own rows.
     const payment = await ingest(paymentEvent(zohoId, '9398830077000000002', '10.00', '2026-02-13T10:00:00+03:00'));
-    expect({ status: payment.status, statements: payment.statements }).toEqual({ status: 'CREATED', statements: 4 });
+    expect({ status: payment.status, statements: payment.statements }).toEqual({ status: 'CREATED', statements: 5 });
 
     const updated = await ingest(studentEvent(zohoId, 'Pinned Count Renamed', '2026-02-13T10:05:00+03:00'));
-    expect({ status: updated.status, statements: updated.statements }).toEqual({ status: 'UPDATED', statements: 4 });
+    expect({ status: updated.status, statements: updated.statements }).toEqual({ status: 'UPDATED', statements: 5 });
 
     const unchanged = await ingest(studentEvent(zohoId, 'Pinned Count Renamed', '2026-02-13T10:05:00+03:00'));
-    expect({ status: unchanged.status, statements: unchanged.statements }).toEqual({ status: 'UNCHANGED', statements: 4 });
+    expect({ status: unchanged.status, statements: unchanged.statements }).toEqual({ status: 'UNCHANGED', statements: 5 });
 
     const duplicate = await ingest(studentEvent(zohoId, 'Pinned Count', '2026-02-13T10:00:00+03:00', 'stmt-pinned'));
-    expect({ status: duplicate.status, statements: duplicate.statements }).toEqual({ status: 'DUPLICATE', statements: 2 });
+    expect({ status: duplicate.status, statements: duplicate.statements }).toEqual({ status: 'DUPLICATE', statements: 3 });
   });
 
   it('a Moodle grade with learning outcomes for a stored student and course', async () => {
@@ -73,8 +73,8 @@ describe('statements per event', () => {
       },
     };
     const created = await ingest(body, 'moodle');
-    // claim + locks, read (student, course, own rows), INSERT grade + outcome + its learning outcomes + lookup, COMMIT
-    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 4 });
+    // BEGIN, claim + locks, read (student, course, own rows), INSERT grade + outcome + its learning outcomes + lookup, COMMIT
+    expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 5 });
     const { rows } = await other.query(
       `SELECT l."code", l."position", l."achieved" FROM "LearningOutcome" l JOIN "Grade" g ON g.id = l."gradeId" WHERE g."compositeKey" = $1 ORDER BY l."position"`,
       ['00042_77001'],
@@ -88,14 +88,14 @@ describe('statements per event', () => {
   it('a parked child, then its parent releasing it', async () => {
     const studentId = '9398830077000000011';
     const parked = await ingest(paymentEvent(studentId, '9398830077000000012', '20.00', '2026-02-13T10:00:00+03:00'));
-    // claim + locks, read (parent missing), outcome + parked row, COMMIT
-    expect({ status: parked.status, statements: parked.statements }).toEqual({ status: 'PARKED', statements: 4 });
+    // BEGIN, claim + locks, read (parent missing), outcome + parked row, COMMIT
+    expect({ status: parked.status, statements: parked.statements }).toEqual({ status: 'PARKED', statements: 5 });
 
     const parent = await ingest(studentEvent(studentId, 'Releases A Payment', '2026-02-13T10:05:00+03:00'));
-    // claim (finds the parked payment), what the payment releases in turn (for its locks), the
+    // BEGIN, claim (finds the parked payment), what the payment releases in turn (for its locks), the
     // locks of both, read, INSERT + outcome + lookup, the payment's read, INSERT + its outcome +
     // unpark + lookup, COMMIT
-    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 8 });
+    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 9 });
     const { rows } = await other.query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
       ['9398830077000000012'],

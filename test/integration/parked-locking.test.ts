@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlTransaction } from '../../src/db/sql.js';
 import { LockBusyError, TransactionLocks } from '../../src/ingest/locks.js';
 import { createTestApp } from '../support/app.js';
 import { useFreshDatabase } from '../support/database.js';
@@ -80,7 +81,7 @@ describe('releasing parked events', () => {
     await other.query('BEGIN');
     await other.query(lockOf('Payment:zohoId:held-elsewhere'));
     try {
-      const attempt = database.db.$transaction(async (tx) => {
+      const attempt = sqlTransaction(async (tx) => {
         const locks = new TransactionLocks(tx, 'default');
         await locks.acquire(['Student:zohoId:free']);
         await locks.tryAcquire(['Student:zohoId:free', 'Payment:zohoId:held-elsewhere']);
@@ -90,7 +91,7 @@ describe('releasing parked events', () => {
       await other.query('COMMIT');
     }
     // Released, the same locks are taken (and re-taking held ones is free).
-    const statements = await database.db.$transaction(async (tx) => {
+    const statements = await sqlTransaction(async (tx) => {
       const locks = new TransactionLocks(tx, 'default');
       await locks.tryAcquire(['Payment:zohoId:held-elsewhere']);
       database.statements.length = 0;
