@@ -13,7 +13,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, releaseLockKeys, resultOf, type IngestResult } from './pipeline.js';
-import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
   describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
@@ -101,7 +101,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   if (locked) locks.taken(lockKeys);
   else if (work.length) {
     const claimedKeys = work.flatMap((w) => (w.record ? lockKeysOf(w.record) : []));
-    const releaseKeys = await releaseLockKeys(tx, tenantId, parked.map((p) => p.payload), new Set(ownKeys));
+    const releaseKeys = await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys));
     await locks.acquire([...claimedKeys, ...releaseKeys]);
     // Applied one after another, an event of the batch about an entity a parked event is about to
     // be released onto would follow that release: it waits until the releases are done.
@@ -135,7 +135,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const rows = await tx.query<
-    { n: bigint; id: string | null; parked: { awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
+    { n: bigint; id: string | null; parked: { syncEventId: string; awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
   >(Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
@@ -147,7 +147,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING "id", "idempotencyKey"),
     parked AS MATERIALIZED (
-      SELECT json_agg(json_build_object('awaiting', p."awaiting", 'payload', p."payload")) AS "payloads"
+      SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting", 'payload', p."payload")) AS "payloads"
         FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
     SELECT x."n", c."id", k."payloads" AS "parked",
            CASE WHEN x."n" = 1 AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
@@ -283,6 +283,7 @@ async function applyRound(
     let e: Entry;
     if (!w.parked) {
       e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw } } : {}) });
+      if (applied.status === 'PARKED') rememberParked(w.eventId, w.record);
     } else if (applied.status === 'PARKED') {
       // Still parked: a later key may release it again.
       state.queued.delete(w.parked.id);
@@ -319,7 +320,7 @@ async function applyRound(
     const event: KeyedEvent = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId, raw };
     const next: Work = { event, eventId: row.syncEventId, record: null, parked: { id: row.id, awaiting: row.awaiting }, depth: releases.get(row.awaiting)! + 1, seq: state.seq++ };
     try {
-      next.record = recordOf(raw);
+      next.record = parkedRecordOf(row.syncEventId, raw);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
       next.invalid = error;

@@ -14,7 +14,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
-import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { parkedRecordOf, recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
 import { describeRef, lockKeysOf, ownKeysOf, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
@@ -203,14 +203,14 @@ export class Ingestor {
  * The entity locks of the parked events `parked` (and, recursively, of those they release in
  * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
  */
-export async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent[], looked: Set<string>, depth = 0): Promise<string[]> {
+export async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; payload: RawEvent }[], looked: Set<string>, depth = 0): Promise<string[]> {
   const keys: string[] = [];
   const stores: string[] = [];
-  for (const raw of parked) {
+  for (const { syncEventId, payload: raw } of parked) {
     if (raw.kind === 'zoho-fetch') continue;
     let child: IncomingRecord;
     try {
-      child = recordOf(raw);
+      child = parkedRecordOf(syncEventId, raw);
     } catch (error) {
       if (error instanceof IngestInputError) continue; // rejected when released: needs no lock
       throw error;
@@ -220,9 +220,9 @@ export async function releaseLockKeys(tx: Tx, tenantId: string, parked: RawEvent
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
-  const next = await tx.query<{ payload: RawEvent }>(Prisma.sql`SELECT "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`);
+  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`);
   if (!next.length) return keys;
-  return [...keys, ...(await releaseLockKeys(tx, tenantId, next.map((r) => r.payload as unknown as RawEvent), looked, depth + 1))];
+  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
 }
 
 /** See Ingestor.resolveFetched. The parked row is locked first, so concurrent resolvers apply it once. */
@@ -386,7 +386,7 @@ async function applyParkedRows(
     };
     let plan: RecordPlan;
     try {
-      plan = await planAlone(tx, tenantId, recordOf(raw), lock);
+      plan = await planAlone(tx, tenantId, parkedRecordOf(row.syncEventId, raw), lock);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
       await rejected(error.message);

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { jsonValueTooDeep } from './json-depth.js';
 import { parseMoodleEvent } from './moodle-events.js';
 import type { IncomingRecord, SourceName } from './record.js';
 import { parseZohoRecord, type ZohoOperation } from './zoho-records.js';
 
 /**
- * One event as received, in the form kept in the event log while it is parked: re-parsed
- * each time it is applied, so a parked event is exactly what the sender sent.
+ * One event as received, in the form kept in the event log while it is parked, so a parked
+ * event is exactly what the sender sent (its parse is kept in memory: parkedRecordOf).
  */
 export type RawEvent =
   | {
@@ -42,6 +43,25 @@ export function recordOf(raw: Exclude<RawEvent, { kind: 'zoho-fetch' }>): Incomi
     ...(raw.recordId ? { recordId: raw.recordId } : {}),
     ...(timestamp && !Number.isNaN(timestamp.getTime()) ? { timestamp } : {}),
   });
+}
+
+/**
+ * A parked event's record, by its event-log id: parsed once per process instead of on arrival,
+ * again for its release's locks and again when released (≈ 0.04 ms each). Safe because a parked
+ * record's payload never changes (only a Notifications-API id is replaced, by the fetched record,
+ * and that is a different payload kind, never looked up here) and records are never mutated.
+ */
+const parkedRecords = new LRUCache<string, IncomingRecord>({ max: 20_000 });
+
+export function parkedRecordOf(syncEventId: string, raw: Exclude<RawEvent, { kind: 'zoho-fetch' }>): IncomingRecord {
+  let record = parkedRecords.get(syncEventId);
+  if (!record) parkedRecords.set(syncEventId, (record = recordOf(raw)));
+  return record;
+}
+
+/** An event that parks: its record, already parsed, for parkedRecordOf. */
+export function rememberParked(syncEventId: string, record: IncomingRecord): void {
+  parkedRecords.set(syncEventId, record);
 }
 
 /** sha256 of the canonical JSON (sorted keys) of a value: stable across key order. */
