@@ -9,6 +9,7 @@
  * Statements for a batch of any size, nothing parked: claim + locks, read, write, COMMIT.
  */
 import { randomUUID } from 'node:crypto';
+import { planEachTime } from '../db/sql.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
@@ -136,7 +137,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const rows = await tx.query<
     { n: bigint; id: string | null; parked: { syncEventId: string; awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
-  >(Prisma.sql`
+  >(planEachTime(Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
                            ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("key", "source", "module", "operation", "recordId", "n")),
@@ -158,7 +159,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       CROSS JOIN parked k
       LEFT JOIN claimed c ON c."idempotencyKey" = x."key"
       LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = x."key"
-     ORDER BY x."n"`);
+     ORDER BY x."n"`));
   const claims: Claimed[] = rows.map((row) => ({
     id: row.id,
     original: row.originalId

@@ -8,7 +8,7 @@
  */
 import pRetry from 'p-retry';
 import { db } from '../db/client.js';
-import { sqlTransaction } from '../db/sql.js';
+import { planEachTime, sqlTransaction } from '../db/sql.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
@@ -220,7 +220,9 @@ export async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEv
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
-  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`);
+  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(
+    planEachTime(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
+  );
   if (!next.length) return keys;
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
 }

@@ -1,0 +1,60 @@
+/**
+ * The ingest's transactions on the pg pool (src/db/sql.ts): atomic, typed as Prisma's raw
+ * queries were, prepared on second sight except statements planned each time, and run with the
+ * settings that keep volatile-table lookups on their indexes.
+ */
+import { describe, expect, it } from 'vitest';
+import { planEachTime, sqlTransaction } from '../../src/db/sql.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
+import { useFreshDatabase } from '../support/database.js';
+
+const database = useFreshDatabase();
+
+const prepared = async (tx: { query: <T>(sql: string) => Promise<T[]> }, fragment: string) =>
+  (await tx.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements')).some((r) => r.statement.includes(fragment));
+
+describe('sqlTransaction', () => {
+  it('commits on success, rolls back and rethrows on failure', async () => {
+    const key = `sql-tx-${Date.now()}`;
+    await sqlTransaction((tx) => tx.execute(Prisma.sql`INSERT INTO "Tenant" ("id", "name", "webhookSecret") VALUES (${key}, 'SQL test', 's')`));
+    const failing = sqlTransaction(async (tx) => {
+      await tx.execute(Prisma.sql`UPDATE "Tenant" SET "webhookSecret" = 'changed' WHERE "id" = ${key}`);
+      await tx.query('SELECT 1/0');
+    });
+    await expect(failing).rejects.toMatchObject({ code: '22012' });
+    expect(await database.db.tenant.findUnique({ where: { id: key }, select: { webhookSecret: true } })).toEqual({ webhookSecret: 's' });
+    await database.db.tenant.delete({ where: { id: key } });
+  });
+
+  it('returns int8 as bigint and timestamp columns as UTC Dates; sends Dates as UTC', async () => {
+    const at = new Date('2026-03-04T05:06:07.089Z');
+    const [row] = await sqlTransaction((tx) =>
+      tx.query<{ n: bigint; at: Date; text: string }>(Prisma.sql`SELECT 7::int8 AS "n", ${at}::timestamp(3) AS "at", ${at}::timestamp(3)::text AS "text"`),
+    );
+    expect(row).toEqual({ n: 7n, at, text: '2026-03-04 05:06:07.089' });
+  });
+
+  it('runs with lock_timeout and enable_seqscan off, for this transaction only', async () => {
+    const settings = await sqlTransaction((tx) => tx.query<{ lock: string; seq: string }>("SELECT current_setting('lock_timeout') AS lock, current_setting('enable_seqscan') AS seq"));
+    expect(settings).toEqual([{ lock: '30s', seq: 'off' }]);
+    const [outside] = await database.db.$queryRawUnsafe<{ seq: string }[]>("SELECT current_setting('enable_seqscan') AS seq");
+    expect(outside).toEqual({ seq: 'on' });
+  });
+
+  it('prepares a statement seen twice, but never one planned each time', async () => {
+    const found = await sqlTransaction(async (tx) => {
+      for (let i = 0; i < 2; i++) {
+        await tx.query(Prisma.sql`SELECT ${i}::int AS "prepared_probe"`);
+        await tx.query(planEachTime(Prisma.sql`SELECT ${i}::int AS "replanned_probe"`));
+      }
+      return { prepared: await prepared(tx, 'prepared_probe'), replanned: await prepared(tx, 'replanned_probe') };
+    });
+    expect(found).toEqual({ prepared: true, replanned: false });
+  });
+
+  it('reports every statement it sends, BEGIN and COMMIT included', async () => {
+    database.statements.length = 0;
+    await sqlTransaction((tx) => tx.query('SELECT 1'));
+    expect(database.statements).toEqual(['BEGIN', 'SELECT 1', 'COMMIT']);
+  });
+});
