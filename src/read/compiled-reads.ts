@@ -1,7 +1,7 @@
 import { getArgumentValues, getVariableValues, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
-import { db } from '../db/client.js';
+import { sqlQuery } from '../db/sql.js';
 import { cursorId } from '../schema/cursors.js';
 import { STUDENTS_PAGE, studentKeyOf } from '../schema/student.js';
 import { compileStudentRead, type CompiledRead } from './compile.js';
@@ -73,7 +73,7 @@ class Plan {
     // A student sees only themself (schema/student.ts visibleStudents).
     const self = role === 'student' ? (ctx.viewer!.moodleUserId ?? '\u0000') : null;
     if (self !== null) params.push(self);
-    const rows = await db.$queryRawUnsafe<{ data: string }[]>(this.statement(lookup, self !== null), ...params);
+    const rows = await sqlQuery<{ data: string }>(this.statement(lookup, self !== null), params);
     return rows[0] ? preSerializedData(rows[0].data) : null;
   }
 
