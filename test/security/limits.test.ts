@@ -80,6 +80,19 @@ describe('query limits (QUERY_LIMITS)', () => {
     refusedBy(await graphql(`{ students(first: ${n + 1}) { edges { node { id } } } }`, {}, staff), new RegExp(`Query cost ${costOf(n + 1)} exceeds`));
   });
 
+  it('a cost remembered for a document still follows the variables that change it (numbers, booleans)', async () => {
+    const staff = await token('staff');
+    const n = Math.floor((MAX_QUERY_COST - 1) / 3);
+    // Two pages of n: within the limit only while the second one is skipped.
+    const twoPages = 'query($n: Int, $both: Boolean!, $after: String) { a: students(first: $n, after: $after) { edges { node { id } } } b: students(first: $n) @include(if: $both) { edges { node { id } } } }';
+    passes(await graphql(twoPages, { n, both: false, after: null }, staff));
+    // A string (an id, a cursor) changes no cost: whatever it does, it is not refused as too costly.
+    const withCursor = await graphql(twoPages, { n, both: false, after: 'a-string-instead-of-a-cursor' }, staff);
+    expect(withCursor.errors?.map((e) => e.message).join('\n') ?? '').not.toMatch(/Query cost/);
+    refusedBy(await graphql(twoPages, { n, both: true, after: null }, staff), /Query cost \d+ exceeds the limit/);
+    refusedBy(await graphql(twoPages, { n: n + 1, both: false, after: null }, staff), /Query cost \d+ exceeds the limit/);
+  });
+
   it('15 aliases pass, 16 are refused', async () => {
     const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: me { id }`).join(' ')} }`;
     const staff = await token('staff');
