@@ -13,7 +13,7 @@ import { planEachTime } from '../db/sql.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
-import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, releaseLockKeys, resultOf, type IngestResult } from './pipeline.js';
+import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
@@ -167,6 +167,34 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       : null,
   }));
   return { claims, parked: rows[0]?.parked ?? [], locked: rows[0]?.locked !== null && rows[0]?.locked !== undefined };
+}
+
+/**
+ * The entity locks of the parked events `parked` (and, recursively, of those they release in
+ * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
+ */
+async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; payload: RawEvent }[], looked: Set<string>, depth = 0): Promise<string[]> {
+  const keys: string[] = [];
+  const stores: string[] = [];
+  for (const { syncEventId, payload: raw } of parked) {
+    if (raw.kind === 'zoho-fetch') continue;
+    let child: IncomingRecord;
+    try {
+      child = parkedRecordOf(syncEventId, raw);
+    } catch (error) {
+      if (error instanceof IngestInputError) continue; // rejected when released: needs no lock
+      throw error;
+    }
+    keys.push(...lockKeysOf(child));
+    for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
+  }
+  if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
+  for (const key of stores) looked.add(key);
+  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(
+    planEachTime(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
+  );
+  if (!next.length) return keys;
+  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
 }
 
 /** DUPLICATE for every event whose key was there: the original read by the claim, or (a twin that committed while the claim waited) read now. */

@@ -12,7 +12,7 @@
  * nothing of which items may share a transaction.
  */
 import { conflictKeysOf, KeyClash, type BatchEvent } from './batch.js';
-import type { IngestResult } from './pipeline.js';
+import type { IngestResult } from './result.js';
 
 interface Pending {
   item: BatchEvent;

@@ -8,29 +8,18 @@
  */
 import pRetry from 'p-retry';
 import { db } from '../db/client.js';
-import { planEachTime, sqlTransaction } from '../db/sql.js';
+import { sqlTransaction } from '../db/sql.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
+import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { parkedRecordOf, recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
-import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
-import { describeRef, lockKeysOf, ownKeysOf, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
+import { IngestInputError, type SourceName } from './record.js';
+import { describeRef, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
-export interface IngestResult {
-  eventId: string | null;
-  status: IngestStatus;
-  source: SourceName;
-  module: string;
-  operation: string | null;
-  entityType: string | null;
-  entityId: string | null;
-  studentId: string | null;
-  message: string | null;
-  /** PARKED: what it waits for (`Student:zohoId:…`, or `zoho-fetch`). */
-  awaiting: string | null;
-}
+export { AWAITING_ZOHO_FETCH, type IngestResult } from './result.js';
 
 /** An outcome as listeners see it, after its transaction committed (or was refused). */
 export interface SyncOutcome extends IngestResult {
@@ -41,15 +30,10 @@ export interface SyncOutcome extends IngestResult {
 /** Awaited before the sender gets its reply (so a cache is invalidated before anyone reads again); must not throw. */
 export type OutcomeListener = (outcomes: SyncOutcome[]) => void | Promise<void>;
 
-/** Awaiting value of a Notifications-API id whose record must be fetched from Zoho first. */
-export const AWAITING_ZOHO_FETCH = 'zoho-fetch';
-
 /** The database cannot be reached: the sender must retry (HTTP 503). */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
-
-export const MAX_PARKED_DEPTH = 32;
 
 export class Ingestor {
   private readonly listeners = new Set<OutcomeListener>();
@@ -199,33 +183,6 @@ export class Ingestor {
   }
 }
 
-/**
- * The entity locks of the parked events `parked` (and, recursively, of those they release in
- * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
- */
-export async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; payload: RawEvent }[], looked: Set<string>, depth = 0): Promise<string[]> {
-  const keys: string[] = [];
-  const stores: string[] = [];
-  for (const { syncEventId, payload: raw } of parked) {
-    if (raw.kind === 'zoho-fetch') continue;
-    let child: IncomingRecord;
-    try {
-      child = parkedRecordOf(syncEventId, raw);
-    } catch (error) {
-      if (error instanceof IngestInputError) continue; // rejected when released: needs no lock
-      throw error;
-    }
-    keys.push(...lockKeysOf(child));
-    for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
-  }
-  if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
-  for (const key of stores) looked.add(key);
-  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(
-    planEachTime(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
-  );
-  if (!next.length) return keys;
-  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
-}
 
 /** See Ingestor.resolveFetched. The parked row is locked first, so concurrent resolvers apply it once. */
 async function resolveFetchedInTransaction(
@@ -417,24 +374,6 @@ async function applyParkedRows(
   return results;
 }
 
-export function resultOf(
-  event: KeyedEvent,
-  eventId: string | null,
-  outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null; awaiting?: string },
-): IngestResult {
-  return {
-    eventId,
-    status: outcome.status,
-    source: event.source,
-    module: event.module,
-    operation: event.operation,
-    entityType: outcome.entityType ?? null,
-    entityId: outcome.entityId ?? null,
-    studentId: outcome.studentId ?? null,
-    message: outcome.message,
-    awaiting: outcome.awaiting ?? null,
-  };
-}
 
 const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034/;
 const KEY_RACE = /Unique constraint failed|P2002|23505/;
