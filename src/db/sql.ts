@@ -52,10 +52,11 @@ const types = {
  *   sequential scan remains possible where none can serve);
  * - statements over those tables are planned on every execution (`planEachTime`), with the
  *   table's size at that moment, instead of prepared once.
- * lock_timeout: a lock (advisory or row) is waited for 30 s, then the transaction fails (as
- * Prisma's 30 s transaction timeout did).
+ * lock_timeout and statement_timeout: no lock wait and no statement takes more than 30 s (the
+ * bound Prisma's 30 s transaction timeout gave); a tenant's batches run one at a time, so one
+ * stuck transaction must not hold its queue forever.
  */
-const TRANSACTION_SETTINGS = "SET LOCAL lock_timeout = '30s'; SET LOCAL enable_seqscan = off";
+const TRANSACTION_SETTINGS = "SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '30s'; SET LOCAL enable_seqscan = off";
 
 const plannedEachTime = new WeakSet<Prisma.Sql>();
 
@@ -94,7 +95,12 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
     query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await send(sql, values)).rows as R[],
     execute: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
   };
+  // pg emits 'error' on a checked-out client whose connection dies (restart, failover,
+  // pg_terminate_backend) even between queries, and pg-pool listens only while it is idle:
+  // unheard, that event would take the process down. The failing query rejects on its own.
   let broken = false;
+  const onError = () => (broken = true);
+  client.on('error', onError);
   try {
     for (const listener of listeners) listener('BEGIN');
     // One round trip: a simple query may carry several statements; the transaction outlives it.
@@ -106,7 +112,8 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
     await client.query('ROLLBACK').catch(() => (broken = true));
     throw error;
   } finally {
-    // A connection that could not even roll back is dropped, not handed to the next caller.
+    // A connection that died or could not even roll back is dropped, not handed to the next caller.
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -215,10 +215,13 @@ async function resolveFetchedInTransaction(
     return { result: resultOf(event, row.syncEventId, { status: 'REJECTED', message }), released: [] };
   };
   let plan: RecordPlan;
+  // Bad input may surface after a merge wrote: undo that too, keep the locks and the log row.
+  await tx.execute('SAVEPOINT resolve_fetched');
   try {
     plan = await planAlone(tx, tenantId, recordOf(raw), locks.acquire);
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
+    await tx.execute('ROLLBACK TO SAVEPOINT resolve_fetched');
     return rejected(error.message);
   }
   const { applied } = plan;
@@ -295,7 +298,10 @@ async function recordOutcome(tx: Tx, tenantId: string, eventId: string, outcome:
   await tx.execute('SAVEPOINT record_write');
   try {
     if (plan.replaceOutcomes) await tx.execute(Prisma.sql`DELETE FROM "LearningOutcome" WHERE "gradeId" = ${plan.replaceOutcomes.gradeId}::uuid`);
-    return await write();
+    const released = await write();
+    // Released, not left open: a replay chain would stack one subtransaction per row.
+    await tx.execute('RELEASE SAVEPOINT record_write');
+    return released;
   } catch (error) {
     const refused = refusedValue(error);
     if (!refused) throw error;

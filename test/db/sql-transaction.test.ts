@@ -3,6 +3,7 @@
  * queries were, prepared on second sight except statements planned each time, and run with the
  * settings that keep volatile-table lookups on their indexes.
  */
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { planEachTime, sqlTransaction } from '../../src/db/sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
@@ -34,9 +35,11 @@ describe('sqlTransaction', () => {
     expect(row).toEqual({ n: 7n, at, text: '2026-03-04 05:06:07.089' });
   });
 
-  it('runs with lock_timeout and enable_seqscan off, for this transaction only', async () => {
-    const settings = await sqlTransaction((tx) => tx.query<{ lock: string; seq: string }>("SELECT current_setting('lock_timeout') AS lock, current_setting('enable_seqscan') AS seq"));
-    expect(settings).toEqual([{ lock: '30s', seq: 'off' }]);
+  it('runs with lock and statement timeouts and enable_seqscan off, for this transaction only', async () => {
+    const settings = await sqlTransaction((tx) =>
+      tx.query<{ lock: string; statement: string; seq: string }>("SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('enable_seqscan') AS seq"),
+    );
+    expect(settings).toEqual([{ lock: '30s', statement: '30s', seq: 'off' }]);
     const [outside] = await database.db.$queryRawUnsafe<{ seq: string }[]>("SELECT current_setting('enable_seqscan') AS seq");
     expect(outside).toEqual({ seq: 'on' });
   });
@@ -50,6 +53,23 @@ describe('sqlTransaction', () => {
       return { prepared: await prepared(tx, 'prepared_probe'), replanned: await prepared(tx, 'replanned_probe') };
     });
     expect(found).toEqual({ prepared: true, replanned: false });
+  });
+
+  it('a connection that dies mid-transaction fails that transaction only (the process lives, the pool recovers)', async () => {
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const attempt = sqlTransaction(async (tx) => {
+        const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await admin.query('SELECT pg_terminate_backend($1)', [row!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the server's goodbye arrives between statements
+        await tx.query('SELECT 1');
+      });
+      await expect(attempt).rejects.toThrow(/terminat|Connection/i);
+      expect(await sqlTransaction((tx) => tx.query<{ ok: number }>('SELECT 1 AS ok'))).toEqual([{ ok: 1 }]);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('reports every statement it sends, BEGIN and COMMIT included', async () => {
