@@ -66,14 +66,20 @@ export function planEachTime(sql: Prisma.Sql): Prisma.Sql {
   return sql;
 }
 
+/** The pg query of a statement: reported to listeners, named unless planned each time, Dates as UTC ISO strings. */
+function queryConfig(sql: Prisma.Sql | string, values: readonly unknown[] = []): pg.QueryConfig {
+  const text = typeof sql === 'string' ? sql : sql.text;
+  for (const listener of listeners) listener(text);
+  const name = typeof sql !== 'string' && plannedEachTime.has(sql) ? '' : statementName(text);
+  const params = (typeof sql === 'string' ? values : sql.values).map((v) => (v instanceof Date ? v.toISOString() : v));
+  return { text, values: params as unknown[], types, ...(name ? { name } : {}) };
+}
+
 /** One statement outside a transaction, on the app's pool (the compiled reads, src/read): named and typed as in transactions. */
 export async function sqlQuery<T>(text: string, values: readonly unknown[]): Promise<T[]> {
   const pool = currentPool();
   if (!pool) throw new Error('sqlQuery: no database bound (useDatabase)');
-  for (const listener of listeners) listener(text);
-  const name = statementName(text);
-  const result = await pool.query({ text, values: values.map((v) => (v instanceof Date ? v.toISOString() : v)) as unknown[], types, ...(name ? { name } : {}) });
-  return result.rows as T[];
+  return (await pool.query(queryConfig(text, values))).rows as T[];
 }
 
 /**
@@ -84,13 +90,7 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   const pool = currentPool();
   if (!pool) throw new Error('sqlTransaction: no database bound (useDatabase)');
   const client = await pool.connect();
-  const send = async (sql: Prisma.Sql | string, values: readonly unknown[] = []): Promise<pg.QueryResult> => {
-    const text = typeof sql === 'string' ? sql : sql.text;
-    const params = (typeof sql === 'string' ? values : sql.values).map((v) => (v instanceof Date ? v.toISOString() : v));
-    for (const listener of listeners) listener(text);
-    const name = typeof sql !== 'string' && plannedEachTime.has(sql) ? '' : statementName(text);
-    return client.query({ text, values: params as unknown[], types, ...(name ? { name } : {}) });
-  };
+  const send = (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => client.query(queryConfig(sql, values));
   const tx: SqlTx = {
     query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await send(sql, values)).rows as R[],
     execute: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
