@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--students 2000] [--duration 20] [--subscribers 5000] [--only S1,S2,S3,S4]
- *                  [--skip-peer] [--connections 64] [--events 3000] [--s4-rate 50]
+ *                  [--skip-peer] [--connections 64] [--events 3000] [--in-flight 32] [--s4-rate 50]
  *                  [--admin-subscribers 20] [--hot-students 500] [--pool N] [--seed 1]
  *
  * Loads a deterministic dataset into the database `campus_graph_bench` of the local Postgres
@@ -34,7 +34,7 @@ import { openSubscribers, type SubscriberSpec } from './subscribers.js';
 
 const USAGE =
   'usage: npm run bench -- [--students 2000] [--duration 20] [--subscribers 5000] [--only S1,S2,S3,S4] [--skip-peer]\n' +
-  '                        [--connections 64] [--events 3000] [--s4-rate 50] [--admin-subscribers 20] [--hot-students 500] [--pool N] [--seed 1]';
+  '                        [--connections 64] [--events 3000] [--in-flight 32] [--s4-rate 50] [--admin-subscribers 20] [--hot-students 500] [--pool N] [--seed 1]';
 
 const TENANT = 'default';
 const DATABASE = 'campus_graph_bench';
@@ -78,6 +78,7 @@ function parseOptions() {
       'skip-peer': { type: 'boolean', default: false },
       connections: { type: 'string' },
       events: { type: 'string' },
+      'in-flight': { type: 'string' },
       's4-rate': { type: 'string' },
       'admin-subscribers': { type: 'string' },
       'hot-students': { type: 'string' },
@@ -103,6 +104,7 @@ function parseOptions() {
     skipPeer: values['skip-peer'],
     connections: intArg('connections', values.connections, 64),
     events: intArg('events', values.events, 3000, 100),
+    inFlight: intArg('in-flight', values['in-flight'], 32),
     s4Rate: intArg('s4-rate', values['s4-rate'], 50),
     adminSubscribers: Math.min(subscribers, intArg('admin-subscribers', values['admin-subscribers'], 20, 0)),
     hotStudents: intArg('hot-students', values['hot-students'], 500),
@@ -588,18 +590,18 @@ async function main() {
     results.machine.openFiles = fileLimit;
     log(`files: ${fileLimit}`);
     const service = await gateway('gateway-s3-s4', 300);
-    const sender = createSender(service.url, WEBHOOK_SECRET, 64);
+    const sender = createSender(service.url, WEBHOOK_SECRET, Math.max(64, options.inFlight));
     try {
       if (options.only.has('S3')) {
         const tag = runTag();
         const plan = planS3(tag, options.events, options.seed);
-        log(`S3: ${plan.events.length} signed webhooks (${plan.unique} events + ${plan.duplicates} duplicate deliveries, ${plan.students} new students, shuffled), 32 in flight`);
+        log(`S3: ${plan.events.length} signed webhooks (${plan.unique} events + ${plan.duplicates} duplicate deliveries, ${plan.students} new students, shuffled), ${options.inFlight} in flight`);
         // Warm the ingest path on a handful of events of another tag (removed afterwards).
         await sendEvents(sender, planS3(shiftTag(tag, 250_000), 200, options.seed).events, { concurrency: 8 });
         const bar = new cliProgress.SingleBar({ format: ' S3 [{bar}] {percentage}% | {value}/{total} webhooks | {duration_formatted}', stream: process.stderr, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000 }, cliProgress.Presets.shades_classic);
         bar.start(plan.events.length, 0);
         const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
-        const sent: SendResult = await sendEvents(sender, plan.events, { concurrency: 32, onProgress: (n) => (n % 200 === 0 ? bar.update(n) : undefined) });
+        const sent: SendResult = await sendEvents(sender, plan.events, { concurrency: options.inFlight, onProgress: (n) => (n % 200 === 0 ? bar.update(n) : undefined) });
         const cpu = await probe.stop();
         const cpuMsPerEvent = { server: cpu.serverMs / plan.events.length, postgres: cpu.postgresMs / plan.events.length, loadGenerator: cpu.loadGeneratorMs / plan.events.length };
         bar.update(plan.events.length);
@@ -640,20 +642,20 @@ async function main() {
         // The webhook floor: the same webhooks, sender and concurrency against a receiver that
         // only checks signatures and parses JSON; S3's share of it is what ingest itself costs.
         const floorService = await startWebhookFloor(WEBHOOK_SECRET);
-        const floorSender = createSender(floorService.url, WEBHOOK_SECRET, 64);
+        const floorSender = createSender(floorService.url, WEBHOOK_SECRET, Math.max(64, options.inFlight));
         let floor: { perSecond: number; cpuMsPerWebhook: { server: number; loadGenerator: number } };
         try {
           await sendEvents(floorSender, plan.events.slice(0, 500), { concurrency: 32 });
           const repeated = [...plan.events, ...plan.events, ...plan.events];
           const floorProbe = await startCpuProbe(floorService.pid, PG_ADMIN_URL(), DATABASE);
-          const floorSent = await sendEvents(floorSender, repeated, { concurrency: 32 });
+          const floorSent = await sendEvents(floorSender, repeated, { concurrency: options.inFlight });
           const floorCpu = await floorProbe.stop();
           floor = { perSecond: floorSent.eventsPerSecond, cpuMsPerWebhook: { server: floorCpu.serverMs / repeated.length, loadGenerator: floorCpu.loadGeneratorMs / repeated.length } };
         } finally {
           floorSender.close();
           await floorService.stop();
         }
-        log(`S3 floor: ${fmt(floor.perSecond)} webhooks/s (node:http, signature + JSON parse, no database; same webhooks, 32 in flight); CPU ms/webhook: server ${fmt(floor.cpuMsPerWebhook.server, 3)}, load generator ${fmt(floor.cpuMsPerWebhook.loadGenerator, 3)}`);
+        log(`S3 floor: ${fmt(floor.perSecond)} webhooks/s (node:http, signature + JSON parse, no database; same webhooks, ${options.inFlight} in flight); CPU ms/webhook: server ${fmt(floor.cpuMsPerWebhook.server, 3)}, load generator ${fmt(floor.cpuMsPerWebhook.loadGenerator, 3)}`);
         (results.scenarios.S3 as Record<string, unknown>).floor = floor;
         // 2,000 events/s on 2 cores leaves ≤ 1 ms of CPU per event for gateway, Postgres and generator.
         const budget = (2 * 1000) / 2000 - floor.cpuMsPerWebhook.loadGenerator;

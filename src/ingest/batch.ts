@@ -14,7 +14,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
-import { parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { knownParkedRecord, parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
   describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
@@ -34,7 +34,7 @@ export interface BatchOutcome {
 }
 
 /** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
-export function conflictKeysOf(item: BatchEvent): { own: string[]; all: string[] } {
+export function conflictKeysOf(item: { event: { idempotencyKey: string }; record: IncomingRecord | null }): { own: string[]; all: string[] } {
   const idempotency = `event|${item.event.idempotencyKey}`;
   if (!item.record) return { own: [idempotency], all: [idempotency] };
   const own = ownKeysOf(item.record);
@@ -58,7 +58,8 @@ export class KeyClash {
 
 /** An event being applied in this transaction: one of the batch (claimed) or a parked one it released. */
 interface Work {
-  event: KeyedEvent;
+  /** A released event's payload is not read back (its record is: parkedRecordsOf); a batch event has it. */
+  event: Omit<KeyedEvent, 'raw'> & { raw?: RawEvent };
   eventId: string;
   record: IncomingRecord | null;
   /** A released event whose stored payload no longer parses: rejected in its round. */
@@ -136,7 +137,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const rows = await tx.query<
-    { n: bigint; id: string | null; parked: { syncEventId: string; awaiting: string; payload: RawEvent }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
+    { n: bigint; id: string | null; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
   >(planEachTime(Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
@@ -148,10 +149,10 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING "id", "idempotencyKey"),
     parked AS MATERIALIZED (
-      SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting", 'payload', p."payload")) AS "payloads"
+      SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting")) AS "parked"
         FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
-    SELECT x."n", c."id", k."payloads" AS "parked",
-           CASE WHEN x."n" = 1 AND k."payloads" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
+    SELECT x."n", c."id", k."parked",
+           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
            o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
@@ -173,25 +174,21 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
  * The entity locks of the parked events `parked` (and, recursively, of those they release in
  * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
  */
-async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; payload: RawEvent }[], looked: Set<string>, depth = 0): Promise<string[]> {
+async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string }[], looked: Set<string>, depth = 0): Promise<string[]> {
   const keys: string[] = [];
   const stores: string[] = [];
-  for (const { syncEventId, payload: raw } of parked) {
-    if (raw.kind === 'zoho-fetch') continue;
-    let child: IncomingRecord;
-    try {
-      child = parkedRecordOf(syncEventId, raw);
-    } catch (error) {
-      if (error instanceof IngestInputError) continue; // rejected when released: needs no lock
-      throw error;
-    }
+  const records = await parkedRecordsOf(tx, tenantId, parked.map((p) => p.syncEventId));
+  for (const { syncEventId } of parked) {
+    const child = records.get(syncEventId);
+    // Gone meanwhile, or rejected when released: needs no lock.
+    if (!child || child instanceof IngestInputError) continue;
     keys.push(...lockKeysOf(child));
     for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
-  const next = await tx.query<{ syncEventId: string; payload: RawEvent }>(
-    planEachTime(Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
+  const next = await tx.query<{ syncEventId: string }>(
+    planEachTime(Prisma.sql`SELECT "syncEventId" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
   );
   if (!next.length) return keys;
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
@@ -300,7 +297,7 @@ async function applyRound(
   for (const w of round) {
     if (!w.record) {
       const parked = { status: 'PARKED' as const, message: 'awaiting fetch from the Zoho API', awaiting: AWAITING_ZOHO_FETCH };
-      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw } }));
+      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw! } }));
       continue;
     }
     const plan = w.invalid ?? plans.get(w)!;
@@ -311,7 +308,7 @@ async function applyRound(
     const applied = plan.applied;
     let e: Entry;
     if (!w.parked) {
-      e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw } } : {}) });
+      e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw! } } : {}) });
       if (applied.status === 'PARKED') rememberParked(w.eventId, w.record);
     } else if (applied.status === 'PARKED') {
       // Still parked: a later key may release it again.
@@ -340,23 +337,54 @@ async function applyRound(
     for (const key of e.stores) releases.set(key, e.w.depth);
     if (e.result) done(e.w, e.result);
   }
-  const released: Work[] = [];
+  // Released once per transaction: one deferred to a later round is not queued again.
+  const fresh: ReleasedRow[] = [];
   for (const row of written.rows) {
-    const raw = row.payload;
-    // Released once per transaction: one deferred to a later round is not queued again.
-    if (raw.kind === 'zoho-fetch' || state.queued.has(row.id)) continue;
+    if (row.awaiting === AWAITING_ZOHO_FETCH || state.queued.has(row.id)) continue;
     state.queued.add(row.id);
-    const event: KeyedEvent = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId, raw };
+    fresh.push(row);
+  }
+  const records = await parkedRecordsOf(tx, tenantId, fresh.map((row) => row.syncEventId));
+  const released: Work[] = [];
+  for (const row of fresh) {
+    const record = records.get(row.syncEventId);
+    if (!record) throw new Error(`parked event ${row.syncEventId}: released but its payload is not there`);
+    const event = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId };
     const next: Work = { event, eventId: row.syncEventId, record: null, parked: { id: row.id, awaiting: row.awaiting }, depth: releases.get(row.awaiting)! + 1, seq: state.seq++ };
-    try {
-      next.record = parkedRecordOf(row.syncEventId, raw);
-    } catch (error) {
-      if (!(error instanceof IngestInputError)) throw error;
-      next.invalid = error;
-    }
+    if (record instanceof IngestInputError) next.invalid = record;
+    else next.record = record;
     released.push(next);
   }
   return { released, deferred };
+}
+
+/**
+ * The records of parked events by event-log id: from this process's parse cache (raw-event.ts),
+ * the payloads of the rest read in one statement and parsed. A payload that no longer parses
+ * maps to its IngestInputError; an id not parked (any more) or awaiting a Zoho fetch, to nothing.
+ */
+export async function parkedRecordsOf(tx: Tx, tenantId: string, ids: readonly string[]): Promise<Map<string, IncomingRecord | IngestInputError>> {
+  const records = new Map<string, IncomingRecord | IngestInputError>();
+  const missing: string[] = [];
+  for (const id of ids) {
+    const record = knownParkedRecord(id);
+    if (record) records.set(id, record);
+    else missing.push(id);
+  }
+  if (!missing.length) return records;
+  const rows = await tx.query<{ syncEventId: string; payload: RawEvent }>(
+    Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "syncEventId" = ANY(${missing}::uuid[])`,
+  );
+  for (const { syncEventId, payload } of rows) {
+    if (payload.kind === 'zoho-fetch') continue;
+    try {
+      records.set(syncEventId, parkedRecordOf(syncEventId, payload));
+    } catch (error) {
+      if (!(error instanceof IngestInputError)) throw error;
+      records.set(syncEventId, error);
+    }
+  }
+  return records;
 }
 
 /** What one event of a round writes and answers (`result` null: a released event still parked, no answer). */
@@ -384,7 +412,7 @@ function rejectedEntry(w: Work, message: string): Entry {
     : entry(w, resultOf(w.event, null, rejected), { unclaim: w.eventId });
 }
 
-type ReleasedRow = { id: string; awaiting: string; payload: RawEvent; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null };
+type ReleasedRow = { id: string; awaiting: string; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null };
 
 /** The entries' writes: one statement (after removing the learning outcomes they replace); returns what their stored keys release. */
 async function writeEntries(tx: Tx, tenantId: string, entries: Entry[]): Promise<ReleasedRow[]> {
@@ -549,7 +577,7 @@ export function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: 
           AS x("id" uuid, "gradeId" uuid, "position" int, "code" text, "title" text, "definition" text, "score" text, "feedback" text, "achieved" boolean))`);
   }
   const select = Prisma.sql`
-    SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
+    SELECT p."id", p."awaiting", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
            s."module", s."operation", s."recordId"
       FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
      WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${released}::text[]) AND p."id" <> ALL(${unparked}::uuid[])

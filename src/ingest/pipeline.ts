@@ -11,11 +11,11 @@ import { db } from '../db/client.js';
 import { sqlTransaction } from '../db/sql.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { errorText, ingestBatchInTransaction, outcomeRow, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
+import { errorText, ingestBatchInTransaction, outcomeRow, parkedRecordsOf, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
-import { parkedRecordOf, recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type SourceName } from './record.js';
 import { describeRef, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
@@ -131,7 +131,7 @@ export class Ingestor {
     for (const { id } of parked) {
       const { released } = await this.transact(async (tx) => {
         const locks = new TransactionLocks(tx, tenantId);
-        const rows = await tx.query<ParkedRow>(Prisma.sql`${PARKED_ROW_SQL} WHERE p."id" = ${id}::uuid AND p."tenantId" = ${tenantId}`);
+        const rows = await tx.query<ParkedRow>(Prisma.sql`SELECT ${PARKED_ROW_COLUMNS} ${PARKED_ROW_FROM} WHERE p."id" = ${id}::uuid AND p."tenantId" = ${tenantId}`);
         return { result: null, released: await applyParkedRows(tx, tenantId, rows, locks, locks.acquire) };
       });
       await this.emit(tenantId, released);
@@ -191,8 +191,8 @@ async function resolveFetchedInTransaction(
   syncEventId: string,
   data: unknown,
 ): Promise<{ result: IngestResult | null; released: IngestResult[] }> {
-  const [row] = await tx.query<ParkedRow>(Prisma.sql`
-    ${PARKED_ROW_SQL}
+  const [row] = await tx.query<ParkedRow & { payload: RawEvent }>(Prisma.sql`
+    SELECT ${PARKED_ROW_COLUMNS}, p."payload" ${PARKED_ROW_FROM}
      WHERE p."tenantId" = ${tenantId} AND p."syncEventId" = ${syncEventId}::uuid AND p."awaiting" = ${AWAITING_ZOHO_FETCH}
        FOR UPDATE OF p`);
   if (!row) return { result: null, released: [] };
@@ -255,7 +255,6 @@ interface LoggedOutcome {
 interface ParkedRow {
   id: string;
   awaiting: string;
-  payload: RawEvent;
   syncEventId: string;
   idempotencyKey: string;
   source: SourceName;
@@ -264,11 +263,9 @@ interface ParkedRow {
   recordId: string | null;
 }
 
-/** A parked row with its log row's columns, as ParkedRow (a WHERE clause follows). */
-const PARKED_ROW_SQL = Prisma.sql`
-  SELECT p."id", p."awaiting", p."payload", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
-         s."module", s."operation", s."recordId"
-    FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"`;
+/** A parked row with its log row's columns, as ParkedRow. */
+const PARKED_ROW_COLUMNS = Prisma.sql`p."id", p."awaiting", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source", s."module", s."operation", s."recordId"`;
+const PARKED_ROW_FROM = Prisma.sql`FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"`;
 
 interface OutcomeEffects {
   /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
@@ -331,19 +328,13 @@ async function applyParkedRows(
   removed = new Set<string>(),
 ): Promise<IngestResult[]> {
   const results: IngestResult[] = [];
+  const records = await parkedRecordsOf(tx, tenantId, parked.map((row) => row.syncEventId));
   for (const row of parked) {
-    const raw = row.payload;
+    const record = records.get(row.syncEventId);
     // A row released by an earlier row's nested release (an event about the awaited entity
     // itself, e.g. its parked delete, stores that entity's keys again) is gone already.
-    if (raw.kind === 'zoho-fetch' || removed.has(row.id)) continue;
-    const event: KeyedEvent = {
-      idempotencyKey: row.idempotencyKey,
-      source: row.source,
-      module: row.module,
-      operation: row.operation,
-      recordId: row.recordId,
-      raw,
-    };
+    if (!record || removed.has(row.id)) continue;
+    const event = { source: row.source, module: row.module, operation: row.operation };
     const rejected = async (message: string) => {
       removed.add(row.id);
       await recordOutcome(tx, tenantId, row.syncEventId, { status: 'REJECTED', message }, { unpark: row.id });
@@ -351,7 +342,8 @@ async function applyParkedRows(
     };
     let plan: RecordPlan;
     try {
-      plan = await planAlone(tx, tenantId, parkedRecordOf(row.syncEventId, raw), lock);
+      if (record instanceof IngestInputError) throw record;
+      plan = await planAlone(tx, tenantId, record, lock);
     } catch (error) {
       if (!(error instanceof IngestInputError)) throw error;
       await rejected(error.message);

@@ -59,6 +59,11 @@ export function parkedRecordOf(syncEventId: string, raw: Exclude<RawEvent, { kin
   return record;
 }
 
+/** The record of a parked event this process parsed already (parkedRecordOf, rememberParked), else undefined. */
+export function knownParkedRecord(syncEventId: string): IncomingRecord | undefined {
+  return parkedRecords.get(syncEventId);
+}
+
 /** An event that parks: its record, already parsed, for parkedRecordOf. */
 export function rememberParked(syncEventId: string, record: IncomingRecord): void {
   parkedRecords.set(syncEventId, record);

@@ -27,7 +27,7 @@ export const AWAITING_ZOHO_FETCH = 'zoho-fetch';
 export const MAX_PARKED_DEPTH = 32;
 
 export function resultOf(
-  event: KeyedEvent,
+  event: Pick<KeyedEvent, 'source' | 'module' | 'operation'>,
   eventId: string | null,
   outcome: { status: IngestStatus; message: string | null; entityType?: string | null; entityId?: string | null; studentId?: string | null; awaiting?: string },
 ): IngestResult {

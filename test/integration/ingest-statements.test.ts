@@ -104,6 +104,36 @@ describe('statements per event', () => {
     expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
   });
 
+  it('a child parked by another instance: its payload is read back once, then it applies as if parked here', async () => {
+    const studentId = '9398830077000000031';
+    const [event] = zohoWebhookEvents(paymentEvent(studentId, '9398830077000000032', '30.00', '2026-02-13T10:00:00+03:00'));
+    // What another gateway instance leaves behind: the log row and the parked row (the parsed
+    // record stays in that instance's memory).
+    const { rows: [log] } = await other.query(
+      `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+       VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'PARKED') RETURNING "id"`,
+      [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
+    );
+    await other.query(
+      `INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`,
+      [log.id, `Student:zohoId:${studentId}`, JSON.stringify(event!.raw)],
+    );
+
+    const parent = await ingest(studentEvent(studentId, 'Releases A Foreign Payment', '2026-02-13T10:05:00+03:00'));
+    // As above, plus one SELECT of the payment's payload (for its locks; then it is known here).
+    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 10 });
+    expect(parent.sql.filter((sql) => /^SELECT "syncEventId", "payload" FROM "ParkedEvent"/.test(sql))).toHaveLength(1);
+    const { rows } = await other.query(
+      `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
+      ['9398830077000000032'],
+    );
+    expect(rows).toEqual([{ amount: '30.00', zohoId: studentId }]);
+    expect((await other.query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([
+      { status: 'CREATED', message: `applied after Student with zohoId ${studentId} arrived` },
+    ]);
+    expect((await other.query(`SELECT count(*)::int AS n FROM "ParkedEvent" WHERE "syncEventId" = $1`, [log.id])).rows).toEqual([{ n: 0 }]);
+  });
+
   it('the claim takes the record’s entity lock: an event about a locked record waits for it', async () => {
     const zohoId = '9398830077000000021';
     await other.query('BEGIN');
