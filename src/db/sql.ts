@@ -43,34 +43,25 @@ const types = {
 /**
  * The tables the ingest reads most by key — ParkedEvent, and SyncEvent on a young database —
  * are often near-empty when analysed (by autovacuum, or VACUUM ANALYZE) and thousands of rows a
- * minute later. Planned from such statistics, lookups became scans of the whole tenant (a
- * sequential scan, or an index on tenantId alone filtering the rest), and a prepared statement
- * keeps its generic plan for the connection's life. Measured, bench S3 right after VACUUM ANALYZE
- * of the emptied tables: claim 0.93 → 3.28 ms and the parked-payload read 0.11 → 2.11 ms per
- * statement, Postgres CPU per event 0.55 → 0.87 ms. Two remedies, together back to 0.51–0.55:
+ * minute later. Planned from such statistics (and kept, as a prepared statement's generic plan),
+ * lookups became scans of the whole tenant: a sequential scan, or an index on tenantId alone
+ * filtering the rest. Measured, bench S3 right after VACUUM ANALYZE of the emptied tables: claim
+ * 0.93 → 3.28 ms per statement, Postgres CPU per event 0.55 → 0.87 ms. Two remedies:
+ * - the lookups are written as one index probe per key (batch.ts parkedAwaiting: LATERAL, fenced),
+ *   a shape no statistics can turn into a scan (test/db/ingest-plans.test.ts);
  * - every transaction runs with enable_seqscan off (each of our lookups has its index; a
- *   sequential scan remains possible where none can serve);
- * - statements over those tables are planned on every execution (`planEachTime`), with the
- *   table's size at that moment, instead of prepared once.
+ *   sequential scan remains possible where none can serve).
  * lock_timeout and statement_timeout: no lock wait and no statement takes more than 30 s (the
  * bound Prisma's 30 s transaction timeout gave); a tenant's batches run one at a time, so one
  * stuck transaction must not hold its queue forever.
  */
 const TRANSACTION_SETTINGS = "SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '30s'; SET LOCAL enable_seqscan = off";
 
-const plannedEachTime = new WeakSet<Prisma.Sql>();
-
-/** Marks a statement to be planned on every execution, never prepared (see above). */
-export function planEachTime(sql: Prisma.Sql): Prisma.Sql {
-  plannedEachTime.add(sql);
-  return sql;
-}
-
-/** The pg query of a statement: reported to listeners, named unless planned each time, Dates as UTC ISO strings. */
+/** The pg query of a statement: reported to listeners, named (client.ts statementName), Dates as UTC ISO strings. */
 function queryConfig(sql: Prisma.Sql | string, values: readonly unknown[] = []): pg.QueryConfig {
   const text = typeof sql === 'string' ? sql : sql.text;
   for (const listener of listeners) listener(text);
-  const name = typeof sql !== 'string' && plannedEachTime.has(sql) ? '' : statementName(text);
+  const name = statementName(text);
   const params = (typeof sql === 'string' ? values : sql.values).map((v) => (v instanceof Date ? v.toISOString() : v));
   return { text, values: params as unknown[], types, ...(name ? { name } : {}) };
 }

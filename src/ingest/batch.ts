@@ -9,7 +9,6 @@
  * Statements for a batch of any size, nothing parked: claim + locks, read, write, COMMIT.
  */
 import { randomUUID } from 'node:crypto';
-import { planEachTime } from '../db/sql.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
@@ -89,7 +88,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   const lockKeys = locks.pending(batch.flatMap((b) => (b.record ? lockKeysOf(b.record) : [])));
   const { claims, parked, locked } = await claimAll(tx, tenantId, batch, ownKeys, lockKeys);
   const results: (IngestResult | null)[] = batch.map(() => null);
-  await answerDuplicates(tx, tenantId, batch, claims, results);
+  answerDuplicates(batch, claims, results);
 
   const work: Work[] = [];
   batch.forEach((b, index) => {
@@ -129,43 +128,57 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
 }
 
 /**
- * Claims every event's idempotency key (the unique index decides; a concurrent twin waits for
- * this transaction, then answers DUPLICATE) and reads, in the same statement, the parked events
- * awaiting any key the batch stores. With nothing parked, the statement also takes `lockKeys`
- * (sorted, every lock the records need), exactly as `locks.acquire` would.
+ * The parked rows awaiting `key` (a column of the enclosing query): the inner side of a
+ * LATERAL join over the keys looked for. Written so that every lookup is an index probe per
+ * key whatever the statistics say: the OFFSET 0 fence keeps the planner from flattening it into
+ * a join it may plan as a scan of the tenant's parked rows (it did, from statistics taken while
+ * the table was near-empty, as a prepared generic plan), and the key's index is the only one
+ * matching both columns.
+ */
+function parkedAwaiting(tenantId: string, key: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`SELECT q.* FROM "ParkedEvent" q WHERE q."tenantId" = ${tenantId} AND q."awaiting" = ${key} OFFSET 0`;
+}
+
+/**
+ * Claims every event's idempotency key and reads, in the same statement, the parked events
+ * awaiting any key the batch stores. The unique index decides: a key already there returns its
+ * original row through ON CONFLICT (a no-op update of a column no index holds: it locks the
+ * original and returns it, found by the unique index whatever the statistics; a concurrent twin
+ * is waited for, then answers DUPLICATE). With nothing parked and something claimed, the
+ * statement also takes `lockKeys` (sorted, every lock the records need), as `locks.acquire` would.
  */
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
+  const ids = batch.map(() => randomUUID());
   const rows = await tx.query<
-    { n: bigint; id: string | null; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null; originalId: string | null; receivedAt: Date | null; status: IngestStatus | null; entityType: string | null; entityId: string | null; studentId: string | null }
-  >(planEachTime(Prisma.sql`
+    { n: bigint; claimed: boolean; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null; id: string; receivedAt: Date; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null }
+  >(Prisma.sql`
     WITH input AS (
-      SELECT * FROM unnest(${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
-                           ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("key", "source", "module", "operation", "recordId", "n")),
+      SELECT * FROM unnest(${ids}::uuid[], ${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
+                           ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("id", "key", "source", "module", "operation", "recordId", "n")),
     claimed AS (
       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
-      SELECT gen_random_uuid(), ${tenantId}, x."key", x."source"::"SyncSource", x."module", x."operation", x."recordId", 'PARKED'::"IngestStatus"
+      SELECT x."id", ${tenantId}, x."key", x."source"::"SyncSource", x."module", x."operation", x."recordId", 'PARKED'::"IngestStatus"
         FROM input x ORDER BY x."key"
-      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-      RETURNING "id", "idempotencyKey"),
+      ON CONFLICT ("tenantId", "idempotencyKey") DO UPDATE SET "message" = "SyncEvent"."message"
+      RETURNING "id", "idempotencyKey", "receivedAt", "status"::text AS "status", "entityType", "entityId", "studentId"),
     parked AS MATERIALIZED (
       SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting")) AS "parked"
-        FROM "ParkedEvent" p WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${ownKeys}::text[]))
-    SELECT x."n", c."id", k."parked",
-           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
+        FROM unnest(${[...new Set(ownKeys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p)
+    SELECT x."n", c."id" = x."id" AS "claimed", k."parked",
+           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0
+                 AND EXISTS (SELECT 1 FROM claimed c2 JOIN input x2 ON x2."id" = c2."id") THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
-           o."id" AS "originalId", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
+           c."id", c."receivedAt", c."status", c."entityType", c."entityId", c."studentId"
       FROM input x
       CROSS JOIN parked k
-      LEFT JOIN claimed c ON c."idempotencyKey" = x."key"
-      LEFT JOIN "SyncEvent" o ON c."id" IS NULL AND o."tenantId" = ${tenantId} AND o."idempotencyKey" = x."key"
-     ORDER BY x."n"`));
+      JOIN claimed c ON c."idempotencyKey" = x."key"
+     ORDER BY x."n"`);
+  if (rows.length !== batch.length) throw new Error(`claim: ${rows.length} rows for ${batch.length} events`);
   const claims: Claimed[] = rows.map((row) => ({
-    id: row.id,
-    original: row.originalId
-      ? { id: row.originalId, receivedAt: row.receivedAt!, status: row.status!, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId }
-      : null,
+    id: row.claimed ? row.id : null,
+    original: row.claimed ? null : { id: row.id, receivedAt: row.receivedAt, status: row.status, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId },
   }));
   return { claims, parked: rows[0]?.parked ?? [], locked: rows[0]?.locked !== null && rows[0]?.locked !== undefined };
 }
@@ -188,29 +201,17 @@ async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: 
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
   const next = await tx.query<{ syncEventId: string }>(
-    planEachTime(Prisma.sql`SELECT "syncEventId" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "awaiting" = ANY(${stores}::text[])`),
+    Prisma.sql`SELECT p."syncEventId" FROM unnest(${stores}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
   );
   if (!next.length) return keys;
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
 }
 
-/** DUPLICATE for every event whose key was there: the original read by the claim, or (a twin that committed while the claim waited) read now. */
-async function answerDuplicates(tx: Tx, tenantId: string, batch: readonly BatchEvent[], claims: Claimed[], results: (IngestResult | null)[]) {
-  const unseen = batch.filter((_, i) => !claims[i]!.id && !claims[i]!.original).map((b) => b.event.idempotencyKey);
-  const twins = unseen.length
-    ? new Map(
-        (
-          await tx.query<NonNullable<Claimed['original']> & { idempotencyKey: string }>(Prisma.sql`
-            SELECT "id", "idempotencyKey", "receivedAt", "status"::text AS "status", "entityType", "entityId", "studentId"
-              FROM "SyncEvent" WHERE "tenantId" = ${tenantId} AND "idempotencyKey" = ANY(${unseen}::text[])`)
-        ).map((row) => [row.idempotencyKey, row]),
-      )
-    : new Map<string, NonNullable<Claimed['original']>>();
+/** DUPLICATE for every event whose key was there (the original, as the claim returned it). */
+function answerDuplicates(batch: readonly BatchEvent[], claims: Claimed[], results: (IngestResult | null)[]) {
   batch.forEach((b, i) => {
-    const claim = claims[i]!;
-    if (claim.id) return;
-    const original = claim.original ?? twins.get(b.event.idempotencyKey);
-    if (!original) throw new Error(`claim of ${b.event.idempotencyKey}: neither claimed nor found`);
+    const original = claims[i]!.original;
+    if (!original) return;
     results[i] = resultOf(b.event, original.id, {
       status: 'DUPLICATE',
       message: `already received at ${original.receivedAt.toISOString()} (${original.status})`,
@@ -372,9 +373,10 @@ export async function parkedRecordsOf(tx: Tx, tenantId: string, ids: readonly st
     else missing.push(id);
   }
   if (!missing.length) return records;
-  const rows = await tx.query<{ syncEventId: string; payload: RawEvent }>(
-    Prisma.sql`SELECT "syncEventId", "payload" FROM "ParkedEvent" WHERE "tenantId" = ${tenantId} AND "syncEventId" = ANY(${missing}::uuid[])`,
-  );
+  const rows = await tx.query<{ syncEventId: string; payload: RawEvent }>(Prisma.sql`
+    SELECT p."syncEventId", p."payload" FROM unnest(${missing}::uuid[]) AS k("id")
+     CROSS JOIN LATERAL (SELECT * FROM "ParkedEvent" q WHERE q."syncEventId" = k."id" LIMIT 1) p
+     WHERE p."tenantId" = ${tenantId}`);
   for (const { syncEventId, payload } of rows) {
     if (payload.kind === 'zoho-fetch') continue;
     try {
@@ -579,8 +581,10 @@ export function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: 
   const select = Prisma.sql`
     SELECT p."id", p."awaiting", s."id" AS "syncEventId", s."idempotencyKey", s."source"::text AS "source",
            s."module", s."operation", s."recordId"
-      FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
-     WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ANY(${released}::text[]) AND p."id" <> ALL(${unparked}::uuid[])
+      FROM unnest(${[...new Set(released)]}::text[]) AS k("key")
+     CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
+     CROSS JOIN LATERAL (SELECT * FROM "SyncEvent" e WHERE e."id" = p."syncEventId" LIMIT 1) s
+     WHERE p."id" <> ALL(${unparked}::uuid[])
      ORDER BY p."createdAt", p."id"`;
   return ctes.length ? Prisma.sql`WITH ${Prisma.join(ctes)} ${select}` : select;
 }

@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "ParkedEvent_tenantId_createdAt_idx";

@@ -1,0 +1,113 @@
+/**
+ * The ingest's lookups by key stay index probes whatever the statistics say. ParkedEvent and
+ * SyncEvent are analysed while empty (as autovacuum or VACUUM ANALYZE often catches them), then
+ * the ingest runs (its prepared statements planned from those statistics), then 3,000 unrelated
+ * parked events of the tenant appear: an ingest that parks an event, releases it and answers a
+ * duplicate must read none of them — with generic plans (what a prepared statement runs after
+ * its fifth execution, for the connection's life) and with custom ones. Counted by Postgres itself
+ * (pg_stat_user_tables / pg_stat_user_indexes); the pool's sessions are ended to flush them.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
+import { useFreshDatabase } from '../support/database.js';
+import { withAdmin } from '../support/postgres.js';
+import { paymentEvent } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const ingestor = new Ingestor();
+const UNRELATED = 3000;
+
+let other: pg.Client;
+beforeAll(async () => {
+  other = new pg.Client({ connectionString: database.url });
+  await other.connect();
+});
+
+/** Empty event tables analysed as such: statistics that say both are empty. */
+async function emptyAnalysed() {
+  await other.query('DELETE FROM "SyncEvent"'); // parked rows go with their log rows
+  await other.query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
+}
+
+async function addUnrelatedParked() {
+  await other.query(
+    `WITH s AS (
+       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "status")
+       SELECT gen_random_uuid(), 'default', 'unrelated-' || gen_random_uuid(), 'ZOHO', 'BTEC_Payments', 'PARKED' FROM generate_series(1, $1::int) g
+       RETURNING "id")
+     INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload")
+     SELECT gen_random_uuid(), 'default', s."id", 'Student:zohoId:unrelated-' || s."id", '{"kind":"moodle","body":{}}' FROM s`,
+    [UNRELATED],
+  );
+}
+afterAll(() => other.end());
+
+/** Ends every other session of the test database (their statistics are flushed as they exit). */
+async function endPoolSessions() {
+  await other.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await other.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    if (rows[0].n === 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the pool sessions did not end');
+}
+
+function studentEvent(zohoId: string, notificationId: string) {
+  return {
+    notification_id: notificationId,
+    module: 'BTEC_Students',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Plan Probe', Status: 'Active', Modified_Time: '2026-02-13T10:05:00+03:00' },
+  };
+}
+
+/** A payment parked, its student releasing it, the student again (DUPLICATE); `tag` makes the ids. */
+async function parkReleaseDuplicate(tag: string) {
+  const digits = [...tag].map((c) => c.charCodeAt(0) % 10).join('');
+  const studentId = `9398830099${digits.padStart(6, '0')}001`;
+  const paymentId = `9398830099${digits.padStart(6, '0')}002`;
+  const [payment] = zohoWebhookEvents(paymentEvent(studentId, paymentId, '5.00', '2026-02-13T10:00:00+03:00'));
+  expect((await ingestor.ingest('default', payment!)).status).toBe('PARKED');
+  const [student] = zohoWebhookEvents(studentEvent(studentId, `plan-probe-${tag}`));
+  expect((await ingestor.ingest('default', student!)).status).toBe('CREATED');
+  expect((await ingestor.ingest('default', student!)).status).toBe('DUPLICATE');
+  const { rows } = await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, [paymentId]);
+  expect(rows).toEqual([{ status: 'CREATED' }]);
+}
+
+describe('ingest lookups with statistics of empty tables', () => {
+  for (const [n, mode] of (['force_generic_plan', 'force_custom_plan'] as const).entries()) {
+    it(`park, release and a duplicate read no unrelated row (${mode})`, async () => {
+      await withAdmin((c) => c.query(`ALTER DATABASE "${database.name}" SET plan_cache_mode = ${mode}`));
+      await endPoolSessions();
+      // Plans made while the tables are (nearly) empty, kept by the connection as they grow.
+      await emptyAnalysed();
+      for (const round of ['a', 'b']) await parkReleaseDuplicate(`${n}${round}`);
+      await addUnrelatedParked();
+      await other.query('SELECT pg_stat_reset()');
+      await parkReleaseDuplicate(`${n}c`);
+
+      await endPoolSessions();
+      await other.query('SELECT pg_stat_clear_snapshot()');
+      const { rows: tables } = await other.query(
+        `SELECT relname, seq_scan::int, coalesce(idx_tup_fetch, 0)::int AS fetched FROM pg_stat_user_tables WHERE relname IN ('ParkedEvent', 'SyncEvent') ORDER BY relname`,
+      );
+      const { rows: indexes } = await other.query(
+        `SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE relname IN ('ParkedEvent', 'SyncEvent') AND idx_tup_read > 0 ORDER BY indexrelname`,
+      );
+      // Sanity: the ingest's statements were counted at all.
+      expect(indexes.length).toBeGreaterThan(0);
+      // No sequential scan; a handful of rows fetched (the payment's parked row and log rows), never thousands.
+      expect(tables).toEqual([
+        { relname: 'ParkedEvent', seq_scan: 0, fetched: expect.any(Number) },
+        { relname: 'SyncEvent', seq_scan: 0, fetched: expect.any(Number) },
+      ]);
+      for (const t of tables) expect(t.fetched, t.relname).toBeLessThan(20);
+      for (const i of indexes) expect(i.read, i.index).toBeLessThan(20);
+    });
+  }
+});
