@@ -201,7 +201,7 @@ async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: 
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
   const next = await tx.query<{ syncEventId: string }>(
-    Prisma.sql`SELECT p."syncEventId" FROM unnest(${stores}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
+    Prisma.sql`SELECT p."syncEventId" FROM unnest(${[...new Set(stores)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
   );
   if (!next.length) return keys;
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
@@ -349,7 +349,8 @@ async function applyRound(
   const released: Work[] = [];
   for (const row of fresh) {
     const record = records.get(row.syncEventId);
-    if (!record) throw new Error(`parked event ${row.syncEventId}: released but its payload is not there`);
+    // Applied meanwhile by another instance (its payload, read in a later statement, is gone).
+    if (!record) continue;
     const event = { idempotencyKey: row.idempotencyKey, source: row.source, module: row.module, operation: row.operation, recordId: row.recordId };
     const next: Work = { event, eventId: row.syncEventId, record: null, parked: { id: row.id, awaiting: row.awaiting }, depth: releases.get(row.awaiting)! + 1, seq: state.seq++ };
     if (record instanceof IngestInputError) next.invalid = record;
