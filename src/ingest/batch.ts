@@ -9,6 +9,7 @@
  * Statements for a batch of any size, nothing parked: claim + locks, read, write, COMMIT.
  */
 import { randomUUID } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
 import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
@@ -72,9 +73,19 @@ interface Work {
   seq: number;
 }
 
+/** A DUPLICATE's original: its log row. */
+interface Original {
+  id: string;
+  receivedAt: Date;
+  status: IngestStatus;
+  entityType: string | null;
+  entityId: string | null;
+  studentId: string | null;
+}
+
 interface Claimed {
   id: string | null;
-  original: { id: string; receivedAt: Date; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null } | null;
+  original: Original | null;
 }
 
 /**
@@ -140,19 +151,38 @@ function parkedAwaiting(tenantId: string, key: Prisma.Sql): Prisma.Sql {
 }
 
 /**
+ * The event log's id for an idempotency key: a name-based UUID of tenant and key, so the claim's
+ * look-up of an original is a primary-key probe (no other index holds "id", whatever the
+ * statistics say; by key, two other indexes also lead with "tenantId", and under statistics of an
+ * empty table the planner took one of them). Rows logged before ids were derived (random ids)
+ * are found by key, as a concurrent twin is.
+ */
+export function eventLogId(tenantId: string, idempotencyKey: string): string {
+  return uuidv5(`${tenantId}\u0000${idempotencyKey}`, EVENT_LOG_NAMESPACE);
+}
+const EVENT_LOG_NAMESPACE = 'f3b1c6e2-8a4d-4c1e-9b7a-2d5e6f708192';
+
+/** The log row holding `key` (a column of the enclosing query), as the inner side of a LATERAL join. */
+function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`SELECT e."id", e."receivedAt", e."status"::text AS "status", e."entityType", e."entityId", e."studentId"
+    FROM "SyncEvent" e WHERE e."tenantId" = ${tenantId} AND e."idempotencyKey" = ${key} OFFSET 0`;
+}
+
+/**
  * Claims every event's idempotency key and reads, in the same statement, the parked events
- * awaiting any key the batch stores. The unique index decides: a key already there returns its
- * original row through ON CONFLICT (a no-op update of a column no index holds: it locks the
- * original and returns it, found by the unique index whatever the statistics; a concurrent twin
- * is waited for, then answers DUPLICATE). With nothing parked and something claimed, the
- * statement also takes `lockKeys` (sorted, every lock the records need), as `locks.acquire` would.
+ * awaiting any key the batch stores. The unique index decides: a key already there is a
+ * DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin that
+ * committed while the claim waited for it, by one more statement, by key). The claim locks no row but those it inserts: a
+ * lock on an original (ON CONFLICT DO UPDATE takes one) would be held while this transaction
+ * waits for entity locks, and the transaction releasing that original's parked event holds
+ * those and writes the original's outcome: a deadlock. With nothing parked and something
+ * claimed, the statement also takes `lockKeys` (sorted, every lock the records need), as
+ * `locks.acquire` would.
  */
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
-  const ids = batch.map(() => randomUUID());
-  const rows = await tx.query<
-    { n: bigint; claimed: boolean; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null; id: string; receivedAt: Date; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null }
-  >(Prisma.sql`
+  const ids = batch.map((b) => eventLogId(tenantId, b.event.idempotencyKey));
+  const rows = await tx.query<{ n: bigint; claimed: boolean; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null } & Partial<Original>>(Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(${ids}::uuid[], ${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
                            ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("id", "key", "source", "module", "operation", "recordId", "n")),
@@ -160,26 +190,39 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
       SELECT x."id", ${tenantId}, x."key", x."source"::"SyncSource", x."module", x."operation", x."recordId", 'PARKED'::"IngestStatus"
         FROM input x ORDER BY x."key"
-      ON CONFLICT ("tenantId", "idempotencyKey") DO UPDATE SET "message" = "SyncEvent"."message"
-      RETURNING "id", "idempotencyKey", "receivedAt", "status"::text AS "status", "entityType", "entityId", "studentId"),
+      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+      RETURNING "id"),
     parked AS MATERIALIZED (
       SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting")) AS "parked"
         FROM unnest(${[...new Set(ownKeys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p)
-    SELECT x."n", c."id" = x."id" AS "claimed", k."parked",
-           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0
-                 AND EXISTS (SELECT 1 FROM claimed c2 JOIN input x2 ON x2."id" = c2."id") THEN
+    SELECT x."n", c."id" IS NOT NULL AS "claimed", k."parked",
+           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
-           c."id", c."receivedAt", c."status", c."entityType", c."entityId", c."studentId"
+           o."id", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
       FROM input x
       CROSS JOIN parked k
-      JOIN claimed c ON c."idempotencyKey" = x."key"
+      LEFT JOIN claimed c ON c."id" = x."id"
+      LEFT JOIN LATERAL (SELECT e.* FROM "SyncEvent" e WHERE c."id" IS NULL AND e."id" = x."id" OFFSET 0) o
+        ON o."tenantId" = ${tenantId} AND o."idempotencyKey" = x."key"
      ORDER BY x."n"`);
   if (rows.length !== batch.length) throw new Error(`claim: ${rows.length} rows for ${batch.length} events`);
-  const claims: Claimed[] = rows.map((row) => ({
-    id: row.claimed ? row.id : null,
-    original: row.claimed ? null : { id: row.id, receivedAt: row.receivedAt, status: row.status, entityType: row.entityType, entityId: row.entityId, studentId: row.studentId },
+  const claims: Claimed[] = rows.map((row, i) => ({
+    id: row.claimed ? ids[i]! : null,
+    original: row.id ? { id: row.id, receivedAt: row.receivedAt!, status: row.status!, entityType: row.entityType ?? null, entityId: row.entityId ?? null, studentId: row.studentId ?? null } : null,
   }));
+  // Not claimed, not seen: a twin that committed after the statement's snapshot, or a row logged with a random id; read by key.
+  const unseen = claims.flatMap((c, i) => (c.id || c.original ? [] : [{ i, key: batch[i]!.event.idempotencyKey }]));
+  if (unseen.length) {
+    const twins = await tx.query<Original & { key: string }>(Prisma.sql`
+      SELECT k."key", e.* FROM unnest(${unseen.map((u) => u.key)}::text[]) AS k("key") CROSS JOIN LATERAL (${loggedEvent(tenantId, Prisma.sql`k."key"`)}) e`);
+    const byKey = new Map(twins.map((t) => [t.key, t]));
+    for (const { i, key } of unseen) {
+      const twin = byKey.get(key);
+      if (!twin) throw new Error(`claim of ${key}: neither claimed nor found`);
+      claims[i]!.original = { id: twin.id, receivedAt: twin.receivedAt, status: twin.status, entityType: twin.entityType, entityId: twin.entityId, studentId: twin.studentId };
+    }
+  }
   return { claims, parked: rows[0]?.parked ?? [], locked: rows[0]?.locked !== null && rows[0]?.locked !== undefined };
 }
 
@@ -207,7 +250,7 @@ async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: 
   return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
 }
 
-/** DUPLICATE for every event whose key was there (the original, as the claim returned it). */
+/** DUPLICATE for every event whose key was there (the original, as the claim read it). */
 function answerDuplicates(batch: readonly BatchEvent[], claims: Claimed[], results: (IngestResult | null)[]) {
   batch.forEach((b, i) => {
     const original = claims[i]!.original;

@@ -134,6 +134,25 @@ describe('statements per event', () => {
     expect((await other.query(`SELECT count(*)::int AS n FROM "ParkedEvent" WHERE "syncEventId" = $1`, [log.id])).rows).toEqual([{ n: 0 }]);
   });
 
+  it('a duplicate of an event logged under a random id (as before ids were derived from the key): found by key, one statement more', async () => {
+    const body = studentEvent('9398830077000000041', 'Logged Long Ago', '2026-02-13T10:00:00+03:00');
+    const [event] = zohoWebhookEvents(body);
+    const { rows: [log] } = await other.query(
+      `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+       VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'CREATED') RETURNING "id"`,
+      [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
+    );
+    const { result, statements } = await recordStatements(database, () => ingestor.ingest('default', event!));
+    expect({ status: result.status, eventId: result.eventId, message: result.message }).toEqual({
+      status: 'DUPLICATE',
+      eventId: log.id,
+      message: expect.stringMatching(/^already received at .* \(CREATED\)$/),
+    });
+    // BEGIN, claim (its look-up by id finds nothing), the look-up by key, COMMIT.
+    expect(statements).toHaveLength(4);
+    expect((await other.query(`SELECT count(*)::int AS n FROM "SyncEvent" WHERE "idempotencyKey" = $1`, [event!.idempotencyKey])).rows).toEqual([{ n: 1 }]);
+  });
+
   it('the claim takes the record’s entity lock: an event about a locked record waits for it', async () => {
     const zohoId = '9398830077000000021';
     await other.query('BEGIN');

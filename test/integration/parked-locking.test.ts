@@ -8,12 +8,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import { LockBusyError, TransactionLocks } from '../../src/ingest/locks.js';
+import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
 import { createTestApp } from '../support/app.js';
 import { useFreshDatabase } from '../support/database.js';
 import { paymentEvent, postWebhook } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const { app } = createTestApp();
+const ingestor = new Ingestor();
 
 let other: pg.Client;
 beforeAll(async () => {
@@ -75,6 +78,33 @@ describe('releasing parked events', () => {
     );
     expect(rows).toEqual([{ amount: '120.00', zohoId: studentId }]);
     expect((await other.query('SELECT count(*)::int AS n FROM "ParkedEvent"')).rows[0].n).toBe(0);
+  });
+
+  it('a duplicate of a parked event locks no row: the transaction releasing that event is not blocked by it', async () => {
+    const parkedBody = paymentEvent('9398830099000000011', '9398830099000000012', '15.00', '2026-02-13T10:00:00+03:00');
+    const [parkedPayment] = zohoWebhookEvents(parkedBody);
+    const parked = await ingestor.ingest('default', parkedPayment!);
+    expect(parked.status).toBe('PARKED');
+    const [other2] = zohoWebhookEvents(paymentEvent('9398830099000000021', '9398830099000000022', '25.00', '2026-02-13T10:00:00+03:00'));
+
+    // The other connection plays the transaction releasing the parked payment: it holds an
+    // entity lock the batch below waits for, and then writes the parked event's outcome.
+    await other.query('BEGIN');
+    await other.query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
+    await other.query(lockOf('Payment:zohoId:9398830099000000022'));
+    // One batch: the parked payment's duplicate, and an event that waits for the held lock.
+    const batch = ingestor.ingestEvents('default', [parkedPayment!, other2!]);
+    await someoneWaitsForALock();
+    // A claim that locked the duplicate's original (ON CONFLICT DO UPDATE) made this wait for it → 40P01.
+    await expect(other.query('UPDATE "SyncEvent" SET "message" = \'released elsewhere\' WHERE "id" = $1', [parked.eventId])).resolves.toBeDefined();
+    await other.query('COMMIT');
+
+    const results = await batch;
+    expect(results.map((r) => [r.status, r.eventId])).toEqual([
+      ['DUPLICATE', parked.eventId],
+      ['PARKED', expect.any(String)],
+    ]);
+    expect(results[0]!.message).toMatch(/^already received at .* \(PARKED\)$/);
   });
 
   it('a lock needed after others are held is only tried: taken elsewhere, the transaction is retried', async () => {
