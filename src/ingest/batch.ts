@@ -12,12 +12,12 @@ import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
 import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
-import { TransactionLocks, waitForLocksSql, type EntityLock } from './locks.js';
+import { TransactionLocks, waitForLocksSql } from './locks.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { knownParkedRecord, parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
-  describeRef, entityLocksOf, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
+  describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
   type Applied, type RecordPlan, type RecordWrite, type Tx,
 } from './store.js';
 
@@ -96,7 +96,7 @@ interface Claimed {
 export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: readonly BatchEvent[], careful = false): Promise<BatchOutcome> {
   const locks = new TransactionLocks(tx, tenantId);
   const ownKeys = batch.flatMap((b) => (b.record ? ownKeysOf(b.record) : []));
-  const lockKeys = locks.pending(batch.flatMap((b) => (b.record ? entityLocksOf(b.record) : [])));
+  const lockKeys = locks.pending(batch.flatMap((b) => (b.record ? lockKeysOf(b.record) : [])));
   const { claims, parked, locked } = await claimAll(tx, tenantId, batch, ownKeys, lockKeys);
   const results: (IngestResult | null)[] = batch.map(() => null);
   answerDuplicates(batch, claims, results);
@@ -112,13 +112,13 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   let afterReleases: Work[] = [];
   if (locked) locks.taken(lockKeys);
   else if (work.length) {
-    const claimedKeys = work.flatMap((w) => (w.record ? entityLocksOf(w.record) : []));
+    const claimedKeys = work.flatMap((w) => (w.record ? lockKeysOf(w.record) : []));
     const releaseKeys = await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys));
     await locks.acquire([...claimedKeys, ...releaseKeys]);
     // Applied one after another, an event of the batch about an entity a parked event is about to
     // be released onto would follow that release: it waits until the releases are done.
     const awaited = new Set(parked.map((p) => p.awaiting));
-    const touched = new Set(releaseKeys.map((l) => l.key));
+    const touched = new Set(releaseKeys);
     const waits = (w: Work) => w.record !== null && !ownKeysOf(w.record).some((k) => awaited.has(k)) && conflictKeysOf({ event: w.event, record: w.record }).all.some((k) => touched.has(k));
     afterReleases = work.filter(waits);
     pending = work.filter((w) => !waits(w));
@@ -179,7 +179,7 @@ function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
  * claimed, the statement also takes `lockKeys` (sorted, every lock the records need), as
  * `locks.acquire` would.
  */
-async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: EntityLock[]) {
+async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const ids = batch.map((b) => eventLogId(tenantId, b.event.idempotencyKey));
   const rows = await tx.query<{ n: bigint; claimed: boolean; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null } & Partial<Original>>(Prisma.sql`
@@ -196,7 +196,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
       SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting")) AS "parked"
         FROM unnest(${[...new Set(ownKeys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p)
     SELECT x."n", c."id" IS NOT NULL AS "claimed", k."parked",
-           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys.map((l) => l.key)}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
+           CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
            o."id", o."receivedAt", o."status"::text AS "status", o."entityType", o."entityId", o."studentId"
@@ -230,15 +230,15 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
  * The entity locks of the parked events `parked` (and, recursively, of those they release in
  * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
  */
-async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string }[], looked: Set<string>, depth = 0): Promise<EntityLock[]> {
-  const keys: EntityLock[] = [];
+async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string }[], looked: Set<string>, depth = 0): Promise<string[]> {
+  const keys: string[] = [];
   const stores: string[] = [];
   const records = await parkedRecordsOf(tx, tenantId, parked.map((p) => p.syncEventId));
   for (const { syncEventId } of parked) {
     const child = records.get(syncEventId);
     // Gone meanwhile, or rejected when released: needs no lock.
     if (!child || child instanceof IngestInputError) continue;
-    keys.push(...entityLocksOf(child));
+    keys.push(...lockKeysOf(child));
     for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
@@ -307,7 +307,7 @@ async function applyRound(
   done: (w: Work, result: IngestResult) => void,
 ): Promise<{ released: Work[]; deferred: Work[] }> {
   // Released events' locks were taken with the batch's; one that appeared since is only tried.
-  await locks.tryAcquire(work.flatMap((w) => (w.parked && w.record && !w.invalid ? entityLocksOf(w.record) : [])));
+  await locks.tryAcquire(work.flatMap((w) => (w.parked && w.record && !w.invalid ? lockKeysOf(w.record) : [])));
   const withRecord = work.filter((w) => w.record && !w.invalid);
   const reads = await readRecords(tx, tenantId, withRecord.map((w) => w.record!));
   const plans = new Map<Work, RecordPlan | IngestInputError>();

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlTx } from '../db/sql.js';
 import { canonicalHash } from './raw-event.js';
-import type { EntityLock, LockFn } from './locks.js';
+import type { LockFn } from './locks.js';
 import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord, type LearningOutcomeInput, type RefColumn, type UniqueKey } from './record.js';
 
 /** The ingest's transactions run on the pg pool directly (db/sql.ts). */
@@ -92,18 +92,10 @@ export function ownKeysOf(record: IncomingRecord): string[] {
   return ownRefs(record).map(refKey);
 }
 
-/** The keys of the entities the record is about or refers to: its own and its parents'. */
+/** The entity locks applying the record needs: its own keys and its parents' (see locks.ts). */
 export function lockKeysOf(record: IncomingRecord): string[] {
-  return [...ownRefs(record), ...parentRefs(record)].map(refKey);
-}
-
-/** The entity locks applying the record needs: its own keys exclusive, its parents' shared (see locks.ts). */
-export function entityLocksOf(record: IncomingRecord): EntityLock[] {
-  return [...ownRefs(record).map((r) => ({ key: refKey(r), shared: false })), ...parentRefs(record).map((r) => ({ key: refKey(r), shared: true }))];
-}
-
-function parentRefs(record: IncomingRecord): EntityRef[] {
-  return Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+  const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+  return [...ownRefs(record), ...parents].map(refKey);
 }
 
 function storedKeysOf(entity: EntityType, row: Row): string[] {
@@ -365,7 +357,7 @@ export interface RecordPlan {
  */
 export async function planAlone(tx: Tx, tenantId: string, record: IncomingRecord, lock: LockFn): Promise<RecordPlan> {
   if (!ownRefs(record).length) throw new IngestInputError(`${record.module}: the record has no id`);
-  await lock(entityLocksOf(record));
+  await lock(lockKeysOf(record));
   const [read] = await readRecords(tx, tenantId, [record]);
   const resolved = resolveRefs(record, read!.parents);
   const existing = resolved.ok ? await existingRow(tx, record, read!) : null;

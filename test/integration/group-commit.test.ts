@@ -3,13 +3,11 @@
  * transaction of set-based statements, and the answers are those of the events applied one
  * after another. Statement counts are Prisma `query` events (COMMIT included), pinned.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor, type IngestResult } from '../../src/ingest/pipeline.js';
 import type { KeyedEvent } from '../../src/ingest/raw-event.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
-import { someoneWaitsForALock } from '../support/postgres.js';
 import { paymentEvent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
@@ -17,13 +15,6 @@ const ingestor = new Ingestor();
 const seen: IngestResult[][] = [];
 let students: { zohoId: string; moodleUserId: string; id: string }[] = [];
 let classes: string[] = [];
-
-let other: pg.Client;
-beforeAll(async () => {
-  other = new pg.Client({ connectionString: database.url });
-  await other.connect();
-});
-afterAll(() => other.end());
 
 beforeAll(async () => {
   ingestor.onOutcomes((outcomes) => void seen.push(outcomes));
@@ -190,26 +181,6 @@ describe('group commit', () => {
     expect(run.commits).toBe(1);
     const row = await database.db.payment.findFirstOrThrow({ where: { zohoId: payment }, select: { amount: true, studentId: true } });
     expect({ amount: row.amount.toFixed(2), studentId: row.studentId }).toEqual({ amount: '2.00', studentId: other.id });
-  });
-
-  it('two batches of a tenant in flight: while one waits, a later event about another entity is written; one about the waiting entity follows it', async () => {
-    const held = zid();
-    const free = zid();
-    await other.query('BEGIN');
-    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended('default|Student:zohoId:${held}', 0))`);
-    let first: Promise<IngestResult>;
-    let after: Promise<IngestResult>;
-    try {
-      first = ingestor.ingest('default', studentEvent(held, 'Held Up', at(90)));
-      await someoneWaitsForALock(other);
-      // Queued before `free`: had it taken the second slot it would wait for the lock too, and `free` behind it.
-      after = ingestor.ingest('default', studentEvent(held, 'Held Up Renamed', at(91)));
-      expect((await ingestor.ingest('default', studentEvent(free, 'Passes By', at(90)))).status).toBe('CREATED');
-    } finally {
-      await other.query('COMMIT');
-    }
-    expect([(await first).status, (await after).status]).toEqual(['CREATED', 'UPDATED']);
-    expect((await database.db.student.findFirstOrThrow({ where: { zohoId: held }, select: { fullName: true } })).fullName).toBe('Held Up Renamed');
   });
 
   it('a listener failing after the commit fails the events it was told about, and re-runs none (no DUPLICATE answers)', async () => {

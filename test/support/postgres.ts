@@ -34,16 +34,3 @@ export function uniqueName(prefix: string): string {
 export async function dropDatabase(name: string): Promise<void> {
   await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
-
-/** Resolves once some backend of `client`'s database other than its own waits for an advisory lock. */
-export async function someoneWaitsForALock(client: pg.Client): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await client.query(
-      `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
-    );
-    if (rows.length) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('no transaction ever waited for the held lock');
-}
