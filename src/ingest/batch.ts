@@ -14,7 +14,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { TransactionLocks, waitForLocksSql } from './locks.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
-import { knownParkedRecord, parkedRecordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { knownParkedRecord, parkedRecordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
   describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
@@ -31,6 +31,13 @@ export interface BatchEvent {
 export interface BatchOutcome {
   results: IngestResult[];
   released: IngestResult[];
+  /**
+   * The batch's events that parked, by event-log id, with their parsed records: for the parse
+   * cache (raw-event.ts rememberParked) once the transaction committed — not before: the id is
+   * derived from the idempotency key, and a rolled-back attempt's entry could outlive it and
+   * stand for another payload that key is later parked with (by another instance).
+   */
+  parked?: [string, IncomingRecord][];
 }
 
 /** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
@@ -125,7 +132,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   }
 
   const released: IngestResult[] = [];
-  const state: RoundState = { queued: new Set(), seq: batch.length };
+  const state: RoundState = { queued: new Set(), seq: batch.length, parked: [] };
   while (pending.length || afterReleases.length) {
     if (!pending.length) [pending, afterReleases] = [afterReleases, []];
     const { round, deferred } = conflictFree(pending);
@@ -135,7 +142,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
     });
     pending = [...[...deferred, ...next.deferred].sort((a, b) => a.seq - b.seq), ...next.released];
   }
-  return { results: results.map((r) => r!), released };
+  return { results: results.map((r) => r!), released, parked: state.parked };
 }
 
 /**
@@ -353,7 +360,7 @@ async function applyRound(
     let e: Entry;
     if (!w.parked) {
       e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw! } } : {}) });
-      if (applied.status === 'PARKED') rememberParked(w.eventId, w.record);
+      if (applied.status === 'PARKED') state.parked.push([w.eventId, w.record!]);
     } else if (applied.status === 'PARKED') {
       // Still parked: a later key may release it again.
       state.queued.delete(w.parked.id);
@@ -530,10 +537,11 @@ export function errorText(error: unknown): string {
   return [e.message, String(e.code ?? ''), JSON.stringify(e.meta ?? ''), e.cause ? errorText(e.cause) : ''].join(' ');
 }
 
-/** What the rounds of one transaction share: parked rows released already (not queued twice), the arrival counter. */
+/** What the rounds of one transaction share: parked rows released already (not queued twice), the arrival counter, the batch events parked. */
 interface RoundState {
   queued: Set<string>;
   seq: number;
+  parked: [string, IncomingRecord][];
 }
 
 /** An enrolment's other identity: one per student and class (the unique index the keys do not show). */

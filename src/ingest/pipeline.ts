@@ -15,7 +15,7 @@ import { errorText, ingestBatchInTransaction, outcomeRow, parkedRecordsOf, refus
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { GroupCommit } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
-import { recordOf, type KeyedEvent, type RawEvent } from './raw-event.js';
+import { recordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type SourceName } from './record.js';
 import { describeRef, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
@@ -92,6 +92,7 @@ export class Ingestor {
     let outcome: BatchOutcome;
     try {
       outcome = await this.commitOnce(tenantId, batch);
+      for (const [id, record] of outcome.parked ?? []) rememberParked(id, record);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       if (error instanceof DatabaseUnavailableError) return batch.map(() => failure);

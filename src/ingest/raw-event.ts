@@ -49,7 +49,9 @@ export function recordOf(raw: Exclude<RawEvent, { kind: 'zoho-fetch' }>): Incomi
  * A parked event's record, by its event-log id: parsed once per process instead of on arrival,
  * again for its release's locks and again when released (≈ 0.04 ms each). Safe because a parked
  * record's payload never changes (only a Notifications-API id is replaced, by the fetched record,
- * and that is a different payload kind, never looked up here) and records are never mutated.
+ * and that is a different payload kind, never looked up here), records are never mutated, and an
+ * entry stands for a committed row only (a payload read back, or rememberParked after the commit):
+ * ids derive from idempotency keys, so an uncommitted attempt's id may later hold another payload.
  */
 const parkedRecords = new LRUCache<string, IncomingRecord>({ max: 20_000 });
 

@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventLogId } from '../../src/ingest/batch.js';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
@@ -132,6 +133,34 @@ describe('statements per event', () => {
       { status: 'CREATED', message: `applied after Student with zohoId ${studentId} arrived` },
     ]);
     expect((await other.query(`SELECT count(*)::int AS n FROM "ParkedEvent" WHERE "syncEventId" = $1`, [log.id])).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('an attempt that parked and rolled back leaves nothing cached: the key parked later (by another instance, another payload) applies as stored', async () => {
+    const studentId = '9398830077000000051';
+    const paymentId = '9398830077000000052';
+    const [event] = zohoWebhookEvents(paymentEvent(studentId, paymentId, '51.00', '2026-02-13T10:00:00+03:00'));
+    // The commit fails after the payment parked (a deferred trigger refuses its parked row).
+    await other.query(`CREATE FUNCTION refuse_park() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'park refused at commit'; END $$`);
+    await other.query(`CREATE CONSTRAINT TRIGGER refuse_park AFTER INSERT ON "ParkedEvent" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_park()`);
+    try {
+      await expect(ingestor.ingest('default', event!)).rejects.toThrow(/park refused at commit/);
+    } finally {
+      await other.query('DROP TRIGGER refuse_park ON "ParkedEvent"; DROP FUNCTION refuse_park()');
+    }
+    // Another instance parks the same key (so the same log id) with a different amount.
+    const stored = { ...event!.raw, data: { ...(event!.raw as { data: Record<string, unknown> }).data, Amount: '52.00' } };
+    await other.query(
+      `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+       VALUES ($1, 'default', $2, 'ZOHO', $3, $4, $5, 'PARKED')`,
+      [eventLogId('default', event!.idempotencyKey), event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
+    );
+    await other.query(
+      `INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`,
+      [eventLogId('default', event!.idempotencyKey), `Student:zohoId:${studentId}`, JSON.stringify(stored)],
+    );
+    expect((await ingest(studentEvent(studentId, 'Releases The Stored One', '2026-02-13T10:05:00+03:00'))).status).toBe('CREATED');
+    const { rows } = await other.query(`SELECT "amount"::text FROM "Payment" WHERE "zohoId" = $1`, [paymentId]);
+    expect(rows).toEqual([{ amount: '52.00' }]);
   });
 
   it('a duplicate of an event logged under a random id (as before ids were derived from the key): found by key, one statement more', async () => {
