@@ -163,6 +163,43 @@ describe('statements per event', () => {
     expect(rows).toEqual([{ amount: '52.00' }]);
   });
 
+  it('a twin committed while the claim waited for it: not in the claim’s snapshot, read by key, a DUPLICATE of it', async () => {
+    const [event] = zohoWebhookEvents(studentEvent('9398830077000000061', 'Twin Of Another Instance', '2026-02-13T10:00:00+03:00'));
+    const id = eventLogId('default', event!.idempotencyKey);
+    // Another instance's claim of the same key, not committed yet: this claim waits for it.
+    await other.query('BEGIN');
+    await other.query(
+      `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+       VALUES ($1, 'default', $2, 'ZOHO', $3, $4, $5, 'PARKED')`,
+      [id, event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
+    );
+    let pending: Promise<{ result: Awaited<ReturnType<Ingestor['ingest']>>; statements: string[] }>;
+    try {
+      pending = recordStatements(database, () => ingestor.ingest('default', event!));
+      let waiting = false;
+      for (let i = 0; i < 300 && !waiting; i++) {
+        const { rows } = await other.query(
+          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'transactionid' AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
+        );
+        waiting = rows.length > 0;
+        if (!waiting) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(waiting).toBe(true);
+      await other.query(`UPDATE "SyncEvent" SET "status" = 'CREATED' WHERE "id" = $1`, [id]);
+    } finally {
+      await other.query('COMMIT');
+    }
+    const { result, statements } = await pending;
+    expect({ status: result.status, eventId: result.eventId, message: result.message }).toEqual({
+      status: 'DUPLICATE',
+      eventId: id,
+      message: expect.stringMatching(/^already received at .* \(CREATED\)$/),
+    });
+    // BEGIN, claim, the look-up by key, COMMIT.
+    expect(statements).toHaveLength(4);
+  });
+
   it('a duplicate of an event logged under a random id (as before ids were derived from the key): found by key, one statement more', async () => {
     const body = studentEvent('9398830077000000041', 'Logged Long Ago', '2026-02-13T10:00:00+03:00');
     const [event] = zohoWebhookEvents(body);
