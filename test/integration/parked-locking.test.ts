@@ -11,7 +11,7 @@ import { LockBusyError, TransactionLocks } from '../../src/ingest/locks.js';
 import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { createTestApp } from '../support/app.js';
-import { useFreshDatabase } from '../support/database.js';
+import { recordStatements, useFreshDatabase } from '../support/database.js';
 import { paymentEvent, postWebhook } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
@@ -93,13 +93,15 @@ describe('releasing parked events', () => {
     await other.query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
     await other.query(lockOf('Payment:zohoId:9398830099000000022'));
     // One batch: the parked payment's duplicate, and an event that waits for the held lock.
-    const batch = ingestor.ingestEvents('default', [parkedPayment!, other2!]);
+    const batch = recordStatements(database, () => ingestor.ingestEvents('default', [parkedPayment!, other2!]));
     await someoneWaitsForALock();
     // A claim that locked the duplicate's original (ON CONFLICT DO UPDATE) made this wait for it → 40P01.
     await expect(other.query('UPDATE "SyncEvent" SET "message" = \'released elsewhere\' WHERE "id" = $1', [parked.eventId])).resolves.toBeDefined();
     await other.query('COMMIT');
 
-    const results = await batch;
+    const { result: results, statements } = await batch;
+    // One attempt: had the batch's side been the deadlock's victim, it would have been retried (a second claim).
+    expect(statements.filter((sql) => /INSERT INTO "SyncEvent"/.test(sql))).toHaveLength(1);
     expect(results.map((r) => [r.status, r.eventId])).toEqual([
       ['DUPLICATE', parked.eventId],
       ['PARKED', expect.any(String)],
