@@ -12,12 +12,12 @@ const graphqlWsScript = readFileSync(path.join(path.dirname(graphqlWsEntry), '..
 /** GET /admin: the live sync page (recent events, counts per status, parked backlog). It asks for an admin token. */
 export function adminPage(): Plugin {
   return {
-    onRequest({ url, request, endResponse }) {
+    onRequest({ url, request, endResponse, fetchAPI }) {
       if (request.method !== 'GET') return;
       if (url.pathname === '/admin' || url.pathname === '/admin/') {
-        endResponse(new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }));
+        endResponse(new fetchAPI.Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }));
       } else if (url.pathname === '/admin/graphql-ws.js') {
-        endResponse(new Response(graphqlWsScript, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' } }));
+        endResponse(new fetchAPI.Response(graphqlWsScript, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' } }));
       }
     },
   };

@@ -25,7 +25,7 @@ function badInput(message: string) {
 export function paramsGuard(): Plugin {
   return {
     // graphql-yoga 5 JSON.parses GET `variables`/`extensions` unguarded: malformed ones were a 500.
-    onRequest({ request, url, endResponse }) {
+    onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' || !url.pathname.startsWith('/graphql')) return;
       for (const name of ['variables', 'extensions']) {
         const value = url.searchParams.get(name);
@@ -34,7 +34,7 @@ export function paramsGuard(): Plugin {
           JSON.parse(value);
         } catch {
           endResponse(
-            Response.json({ errors: [{ message: `the "${name}" parameter is not valid JSON`, extensions: { code: 'BAD_USER_INPUT' } }] }, { status: 400 }),
+            fetchAPI.Response.json({ errors: [{ message: `the "${name}" parameter is not valid JSON`, extensions: { code: 'BAD_USER_INPUT' } }] }, { status: 400 }),
           );
           return;
         }

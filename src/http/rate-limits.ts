@@ -35,7 +35,7 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
   const byTenant = limiter(options.webhooksPerTenant, 'webhook-tenant', options);
 
   const plugin: Plugin = {
-    async onRequest({ request, url, serverContext, endResponse }) {
+    async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       const checks: [RateLimiterAbstract | null, string][] = [];
       const ip = clientIp(request, serverContext as { req?: { socket?: { remoteAddress?: string } } }, options.trustProxy);
       if (url.pathname.startsWith('/webhooks/')) {
@@ -51,7 +51,7 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
         const retryAfter = await consume(limit, key);
         if (retryAfter) {
           endResponse(
-            Response.json(
+            fetchAPI.Response.json(
               { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
               { status: 429, headers: { 'retry-after': String(retryAfter) } },
             ),

@@ -11,7 +11,7 @@ import { tenantSecrets } from '../db/tenants.js';
  */
 export function signedGraphQLRequests(options: { defaultTenant: string; signedTenants: WeakMap<Request, string> }): Plugin {
   return {
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, endResponse, fetchAPI }) {
       const signature = request.headers.get('x-signature-256');
       if (!signature || request.method !== 'POST' || !url.pathname.startsWith('/graphql')) return;
       const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
@@ -22,7 +22,7 @@ export function signedGraphQLRequests(options: { defaultTenant: string; signedTe
       } catch {
         // The signature cannot be checked without the tenant's secret: the sender must retry.
         endResponse(
-          Response.json(
+          fetchAPI.Response.json(
             { errors: [{ message: 'The database is unavailable; nothing was stored. Retry later.', extensions: { code: 'SERVICE_UNAVAILABLE' } }] },
             { status: 503, headers: { 'retry-after': '5' } },
           ),
@@ -34,7 +34,7 @@ export function signedGraphQLRequests(options: { defaultTenant: string; signedTe
         return;
       }
       endResponse(
-        Response.json(
+        fetchAPI.Response.json(
           { errors: [{ message: `X-Signature-256 does not match the body for tenant "${tenantId}"`, extensions: { code: 'UNAUTHENTICATED' } }] },
           { status: 401 },
         ),

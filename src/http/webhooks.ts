@@ -39,6 +39,13 @@ export interface WebhookOptions {
 const ROUTES = { '/webhooks/zoho': 'zoho', '/webhooks/moodle': 'moodle' } as const;
 type Sender = (typeof ROUTES)[keyof typeof ROUTES];
 
+/**
+ * The server adapter's fetch API (onRequest's `fetchAPI`): its Response is written to the socket as
+ * is, where the global (undici) one goes through a web stream: 0.6 → 0.4 ms of CPU per webhook (bench S3
+ * with the ingest stubbed out, an experiment).
+ */
+type FetchAPI = { Response: typeof Response };
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -58,7 +65,7 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
   /** Requests admitted and not yet answered: reading their body, looking up their tenant, queued or ingesting. */
   let admitted = 0;
 
-  async function handle(sender: Sender, request: Request): Promise<Response> {
+  async function handle(sender: Sender, request: Request, fetchAPI: FetchAPI): Promise<Response> {
     if (request.method !== 'POST') throw new HttpError(405, `use POST for ${new URL(request.url).pathname}`, { allow: 'POST' });
     const contentType = request.headers.get('content-type') ?? '';
     if (!/^application\/(.+\+)?json\b/i.test(contentType)) {
@@ -71,13 +78,13 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     if (admitted >= maxQueued + concurrency) throw saturated();
     admitted++;
     try {
-      return await admittedRequest(sender, request);
+      return await admittedRequest(sender, request, fetchAPI);
     } finally {
       admitted--;
     }
   }
 
-  async function admittedRequest(sender: Sender, request: Request): Promise<Response> {
+  async function admittedRequest(sender: Sender, request: Request, fetchAPI: FetchAPI): Promise<Response> {
     const body = await readBody(request, maxBodyBytes);
 
     const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
@@ -118,24 +125,24 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     if (queue.size >= maxQueued) throw saturated();
     const results = await queue.add(() => options.ingestor.ingestEvents(tenantId, events));
     const accepted = results.some((r) => r.status !== 'REJECTED');
-    return Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
+    return fetchAPI.Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
   }
 
   return {
-    async onRequest({ url, request, endResponse }) {
+    async onRequest({ url, request, endResponse, fetchAPI }) {
       const sender = ROUTES[url.pathname as keyof typeof ROUTES];
       if (!sender) return;
       try {
-        endResponse(await handle(sender, request));
+        endResponse(await handle(sender, request, fetchAPI));
       } catch (error) {
         const failure = error instanceof HttpError ? error : error instanceof DatabaseUnavailableError ? unavailable(error) : null;
         if (!failure) {
           options.log.error({ err: error, path: url.pathname }, 'webhook failed');
-          endResponse(Response.json({ error: 'internal error; the event was not stored, retry it' }, { status: 500 }));
+          endResponse(fetchAPI.Response.json({ error: 'internal error; the event was not stored, retry it' }, { status: 500 }));
           return;
         }
         if (failure.status >= 500) options.log.warn({ path: url.pathname, status: failure.status }, failure.message);
-        endResponse(Response.json({ error: failure.message }, { status: failure.status, headers: failure.headers }));
+        endResponse(fetchAPI.Response.json({ error: failure.message }, { status: failure.status, headers: failure.headers }));
       }
     },
   };
