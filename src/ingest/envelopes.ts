@@ -191,5 +191,6 @@ export function moodleEvent(body: unknown): KeyedEvent {
     operation: parsed.record.operation === 'delete' ? 'delete' : parsed.event,
     recordId: Object.values(parsed.record.keys)[0] ?? null,
     raw: { kind: 'moodle', body },
+    parsed: parsed.record,
   };
 }

@@ -64,7 +64,7 @@ export class Ingestor {
     for (const event of events) {
       // Bad input found while parsing: REJECTED naming the problem, nothing written.
       try {
-        batch.push({ event, record: event.raw.kind === 'zoho-fetch' ? null : recordOf(event.raw) });
+        batch.push({ event, record: event.raw.kind === 'zoho-fetch' ? null : (event.parsed ?? recordOf(event.raw)) });
         results.push(batch.length - 1);
       } catch (error) {
         if (!(error instanceof IngestInputError)) throw error;

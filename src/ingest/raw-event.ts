@@ -32,6 +32,8 @@ export interface KeyedEvent {
   operation: string | null;
   recordId: string | null;
   raw: RawEvent;
+  /** `recordOf(raw)`, when whoever built the event parsed it already (a Moodle envelope must, for its key). */
+  parsed?: IncomingRecord;
 }
 
 /** Parses the raw event into the record to store; throws IngestInputError on bad input. */
