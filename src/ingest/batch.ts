@@ -37,7 +37,7 @@ export interface BatchOutcome {
    * derived from the idempotency key, and a rolled-back attempt's entry could outlive it and
    * stand for another payload that key is later parked with (by another instance).
    */
-  parked?: [string, IncomingRecord][];
+  parked: [string, IncomingRecord][];
 }
 
 /** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
@@ -178,11 +178,11 @@ function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
 /**
  * Claims every event's idempotency key and reads, in the same statement, the parked events
  * awaiting any key the batch stores. The unique index decides: a key already there is a
- * DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin that
- * committed while the claim waited for it, by one more statement, by key). The claim locks no row but those it inserts: a
- * lock on an original (ON CONFLICT DO UPDATE takes one) would be held while this transaction
- * waits for entity locks, and the transaction releasing that original's parked event holds
- * those and writes the original's outcome: a deadlock. With nothing parked and something
+ * DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin
+ * that committed while the claim waited for it, by one more statement, by key). The claim locks
+ * no row but those it inserts: a lock on an original (ON CONFLICT DO UPDATE takes one) would be
+ * held while this transaction waits for entity locks, and the transaction releasing that
+ * original's parked event holds those and writes the original's outcome: a deadlock. With nothing parked and something
  * claimed, the statement also takes `lockKeys` (sorted, every lock the records need), as
  * `locks.acquire` would.
  */
@@ -227,7 +227,7 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
     for (const { i, key } of unseen) {
       const twin = byKey.get(key);
       if (!twin) throw new Error(`claim of ${key}: neither claimed nor found`);
-      claims[i]!.original = { id: twin.id, receivedAt: twin.receivedAt, status: twin.status, entityType: twin.entityType, entityId: twin.entityId, studentId: twin.studentId };
+      claims[i]!.original = twin;
     }
   }
   return { claims, parked: rows[0]?.parked ?? [], locked: rows[0]?.locked !== null && rows[0]?.locked !== undefined };

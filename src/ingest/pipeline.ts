@@ -92,7 +92,7 @@ export class Ingestor {
     let outcome: BatchOutcome;
     try {
       outcome = await this.commitOnce(tenantId, batch);
-      for (const [id, record] of outcome.parked ?? []) rememberParked(id, record);
+      for (const [id, record] of outcome.parked) rememberParked(id, record);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       if (error instanceof DatabaseUnavailableError) return batch.map(() => failure);
@@ -104,7 +104,7 @@ export class Ingestor {
       const refused = refusedValue(error);
       if (!refused) return [failure];
       const { event, record } = batch[0]!;
-      outcome = { results: [resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` })], released: [] };
+      outcome = { results: [resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` })], released: [], parked: [] };
     }
     await this.emit(tenantId, [...outcome.results, ...outcome.released]);
     return outcome.results;

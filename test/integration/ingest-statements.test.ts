@@ -10,6 +10,7 @@ import { eventLogId } from '../../src/ingest/batch.js';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { someoneWaitsFor } from '../support/postgres.js';
 import { paymentEvent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
@@ -173,19 +174,9 @@ describe('statements per event', () => {
        VALUES ($1, 'default', $2, 'ZOHO', $3, $4, $5, 'PARKED')`,
       [id, event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
     );
-    let pending: Promise<{ result: Awaited<ReturnType<Ingestor['ingest']>>; statements: string[] }>;
+    const pending = recordStatements(database, () => ingestor.ingest('default', event!));
     try {
-      pending = recordStatements(database, () => ingestor.ingest('default', event!));
-      let waiting = false;
-      for (let i = 0; i < 300 && !waiting; i++) {
-        const { rows } = await other.query(
-          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'transactionid' AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
-        );
-        waiting = rows.length > 0;
-        if (!waiting) await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(waiting).toBe(true);
+      await someoneWaitsFor(other, 'transactionid');
       await other.query(`UPDATE "SyncEvent" SET "status" = 'CREATED' WHERE "id" = $1`, [id]);
     } finally {
       await other.query('COMMIT');
@@ -228,16 +219,7 @@ describe('statements per event', () => {
       settled = true;
     });
     try {
-      let waiting = false;
-      for (let i = 0; i < 300 && !waiting; i++) {
-        const { rows } = await other.query(
-          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
-        );
-        waiting = rows.length > 0;
-        if (!waiting) await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(waiting).toBe(true);
+      await someoneWaitsFor(other, 'advisory');
       expect(settled).toBe(false);
     } finally {
       await other.query('COMMIT');

@@ -12,6 +12,7 @@ import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { createTestApp } from '../support/app.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { someoneWaitsFor } from '../support/postgres.js';
 import { paymentEvent, postWebhook } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
@@ -26,19 +27,6 @@ beforeAll(async () => {
 afterAll(() => other.end());
 
 const lockOf = (key: string) => `SELECT pg_advisory_xact_lock(hashtextextended('default|${key}', 0))`;
-
-/** Resolves once some other backend of this database waits for an advisory lock. */
-async function someoneWaitsForALock(): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await other.query(
-      `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()`,
-    );
-    if (rows.length) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('no transaction ever waited for the held lock');
-}
 
 function studentEvent(zohoId: string, modified: string) {
   return {
@@ -64,7 +52,7 @@ describe('releasing parked events', () => {
     await other.query(lockOf(`Payment:zohoId:${paymentId}`));
 
     const student = postWebhook(app, 'zoho', studentEvent(studentId, '2026-02-13T10:05:00+03:00'));
-    await someoneWaitsForALock();
+    await someoneWaitsFor(other, 'advisory');
     // Before the fix the student's transaction held Student:… here and waited for Payment:… → 40P01.
     await expect(other.query(lockOf(`Student:zohoId:${studentId}`))).resolves.toBeDefined();
     await other.query('COMMIT');
@@ -94,7 +82,7 @@ describe('releasing parked events', () => {
     await other.query(lockOf('Payment:zohoId:9398830099000000022'));
     // One batch: the parked payment's duplicate, and an event that waits for the held lock.
     const batch = recordStatements(database, () => ingestor.ingestEvents('default', [parkedPayment!, other2!]));
-    await someoneWaitsForALock();
+    await someoneWaitsFor(other, 'advisory');
     // A claim that locked the duplicate's original (ON CONFLICT DO UPDATE) made this wait for it → 40P01.
     await expect(other.query('UPDATE "SyncEvent" SET "message" = \'released elsewhere\' WHERE "id" = $1', [parked.eventId])).resolves.toBeDefined();
     await other.query('COMMIT');

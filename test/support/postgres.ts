@@ -34,3 +34,21 @@ export function uniqueName(prefix: string): string {
 export async function dropDatabase(name: string): Promise<void> {
   await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
+
+/**
+ * Resolves once a backend of `client`'s database other than its own waits for a lock of
+ * `locktype` (pg_locks: 'advisory' for entity locks, 'transactionid' for another transaction's
+ * uncommitted row); throws if none does within 5 s.
+ */
+export async function someoneWaitsFor(client: pg.Client, locktype: 'advisory' | 'transactionid'): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await client.query(
+      `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = $1 AND NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()`,
+      [locktype],
+    );
+    if (rows.length) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no transaction ever waited for a ${locktype} lock`);
+}
