@@ -28,10 +28,21 @@ export async function backendCpuMs(adminUrl: string, database: string): Promise<
   }
 }
 
+/** The machine's busy and total time over all cores so far (/proc/stat), in clock ticks. */
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.split(/\s+/).slice(1, 9).map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
 export interface CpuSplit {
   serverMs: number;
   postgresMs: number;
   loadGeneratorMs: number;
+  /** Share of all cores busy during the window, every process counted (NaN where /proc/stat is missing). */
+  machineBusy: number;
 }
 
 export interface CpuProbe {
@@ -43,9 +54,11 @@ export async function startCpuProbe(serverPid: number, adminUrl: string, databas
   const server0 = await processCpuMs(serverPid);
   const pg0 = await backendCpuMs(adminUrl, database);
   const self0 = process.cpuUsage();
+  const machine0 = await machineTicks();
   return {
     async stop() {
       const self = process.cpuUsage(self0);
+      const machine1 = await machineTicks();
       const server1 = await processCpuMs(serverPid);
       // Backends that existed at the start (a pool's connections live for the whole run).
       const pg1 = await Promise.all(pg0.pids.map((pid) => processCpuMs(pid)));
@@ -58,6 +71,7 @@ export async function startCpuProbe(serverPid: number, adminUrl: string, databas
         serverMs: server1 - server0,
         postgresMs: kept + freshMs,
         loadGeneratorMs: (self.user + self.system) / 1000,
+        machineBusy: (machine1.busy - machine0.busy) / (machine1.total - machine0.total),
       };
     },
   };

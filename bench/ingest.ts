@@ -512,3 +512,28 @@ export function planDashboardChanges(tag: string, targets: readonly DashboardTar
   }
   return events;
 }
+
+/** The gateway's group-commit totals so far (its /metrics): committed ingest transactions, their events and seconds. */
+export interface TransactionTotals {
+  transactions: number;
+  events: number;
+  seconds: number;
+}
+
+export async function ingestTransactions(baseUrl: string): Promise<TransactionTotals> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const value = (series: string) => {
+    const found = new RegExp(`^${series} (\\S+)$`, 'm').exec(text);
+    if (!found) throw new Error(`${baseUrl}/metrics has no ${series}`);
+    return Number(found[1]);
+  };
+  return {
+    transactions: value('campus_graph_ingest_batch_events_count'),
+    events: value('campus_graph_ingest_batch_events_sum'),
+    seconds: value('campus_graph_ingest_transaction_seconds_sum'),
+  };
+}
+
+export function transactionsSince(before: TransactionTotals, after: TransactionTotals): TransactionTotals {
+  return { transactions: after.transactions - before.transactions, events: after.events - before.events, seconds: after.seconds - before.seconds };
+}

@@ -26,7 +26,7 @@ import { DASHBOARD_QUERY } from '../src/dashboard-query.js';
 import { databaseUrlFor, ensureDataset, type DatasetInfo } from './dataset.js';
 import { startCpuProbe } from './cpu.js';
 import { runLoad, percentile, type LoadResult } from './http-load.js';
-import { cleanupIngested, createSender, planDashboardChanges, planS3, runTag, sendEvents, verifyS3, type DashboardTarget, type SendResult, type Verification } from './ingest.js';
+import { cleanupIngested, createSender, ingestTransactions, planDashboardChanges, planS3, runTag, sendEvents, transactionsSince, verifyS3, type DashboardTarget, type SendResult, type Verification } from './ingest.js';
 import { countGateway, countPeer, ensurePeerInstalled, PEER_DASHBOARD_QUERY, startPeer, type PeerInstall } from './peer.js';
 import { RESULTS_DIR, startFloor, startGateway, startWebhookFloor, type Service } from './processes.js';
 import { startSqlCounter, type StatementCounts } from './sql-counter.js';
@@ -600,20 +600,26 @@ async function main() {
         await sendEvents(sender, planS3(shiftTag(tag, 250_000), 200, options.seed).events, { concurrency: 8 });
         const bar = new cliProgress.SingleBar({ format: ' S3 [{bar}] {percentage}% | {value}/{total} webhooks | {duration_formatted}', stream: process.stderr, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000 }, cliProgress.Presets.shades_classic);
         bar.start(plan.events.length, 0);
+        const transactions0 = await ingestTransactions(service.url);
         const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
         const sent: SendResult = await sendEvents(sender, plan.events, { concurrency: options.inFlight, onProgress: (n) => (n % 200 === 0 ? bar.update(n) : undefined) });
         const cpu = await probe.stop();
+        const transactions = transactionsSince(transactions0, await ingestTransactions(service.url));
         const cpuMsPerEvent = { server: cpu.serverMs / plan.events.length, postgres: cpu.postgresMs / plan.events.length, loadGenerator: cpu.loadGeneratorMs / plan.events.length };
         bar.update(plan.events.length);
         bar.stop();
         const verification: Verification = await verifyS3(maintenance, TENANT, plan, sent.statuses);
         log(`S3: ${fmt(sent.eventsPerSecond)} events/s (p50 ${fmt(sent.p50, 1)} ms, p99 ${fmt(sent.p99, 1)} ms per webhook); replies ${JSON.stringify(sent.statuses)}; HTTP ${JSON.stringify(sent.httpStatuses)}; re-sent after 500: ${sent.serverErrorRetries}, after 503: ${sent.retries}; CPU ms/event: server ${fmt(cpuMsPerEvent.server, 2)}, Postgres ${fmt(cpuMsPerEvent.postgres, 2)}; final state ${verification.exact ? 'EXACT' : 'NOT EXACT'} (${verification.fieldChecks} field checks)`);
         for (const m of verification.mismatches.slice(0, 10)) log(`  mismatch: ${m}`);
-        results.scenarios.S3 = { tag, events: plan.events.length, unique: plan.unique, duplicates: plan.duplicates, students: plan.students, send: sent, cpuMsPerEvent, capacityOnTwoCores: capacity(cpuMsPerEvent.server, cpuMsPerEvent.postgres), verification };
+        const groupCommit = { eventsPerTransaction: transactions.events / transactions.transactions, msPerTransaction: (1000 * transactions.seconds) / transactions.transactions, transactions: transactions.transactions };
+        log(`S3: ${transactions.transactions} ingest transactions, ${fmt(groupCommit.eventsPerTransaction, 1)} events and ${fmt(groupCommit.msPerTransaction, 1)} ms each; machine CPU ${fmt(100 * cpu.machineBusy, 0)} % busy (all processes, ${os.cpus().length} cores)`);
+        results.scenarios.S3 = { tag, events: plan.events.length, unique: plan.unique, duplicates: plan.duplicates, students: plan.students, send: sent, cpuMsPerEvent, capacityOnTwoCores: capacity(cpuMsPerEvent.server, cpuMsPerEvent.postgres), machineBusy: cpu.machineBusy, groupCommit, verification };
         rows.push(
           { scenario: 'S3 signed webhooks', metric: `events/s (${plan.events.length} webhooks, 10 % duplicates, shuffled)`, value: fmt(sent.eventsPerSecond) },
           { scenario: 'S3', metric: 'webhook p50 / p99 ms', value: `${fmt(sent.p50, 1)} / ${fmt(sent.p99, 1)}` },
           { scenario: 'S3', metric: 'CPU ms/event: server + Postgres (capacity on 2 idle cores)', value: `${fmt(cpuMsPerEvent.server, 1)} + ${fmt(cpuMsPerEvent.postgres, 1)} (${fmt(capacity(cpuMsPerEvent.server, cpuMsPerEvent.postgres), 0)}/s)` },
+          { scenario: 'S3', metric: 'machine CPU busy during S3, every process (of 2 cores)', value: `${fmt(100 * cpu.machineBusy, 0)} %` },
+          { scenario: 'S3', metric: 'group commit: events per ingest transaction; ms per transaction', value: `${fmt(groupCommit.eventsPerTransaction, 1)}; ${fmt(groupCommit.msPerTransaction, 1)}` },
           { scenario: 'S3', metric: 'webhook re-sends after a 500 (deadlock retries exhausted; ≤ 4 per event)', value: String(sent.serverErrorRetries) },
           { scenario: 'S3', metric: `final state (${Object.keys(verification.counts).length} tables, ${verification.fieldChecks} field checks)`, value: verification.exact ? 'exact' : `${verification.mismatches.length} mismatches` },
         );

@@ -30,6 +30,18 @@ export interface SyncOutcome extends IngestResult {
 /** Awaited before the sender gets its reply (so a cache is invalidated before anyone reads again); must not throw. */
 export type OutcomeListener = (outcomes: SyncOutcome[]) => void | Promise<void>;
 
+/** One batch's transaction, committed: how group commit is doing (metrics.ts). */
+export interface CommittedBatch {
+  tenantId: string;
+  /** The batch's own events (duplicates included), not the parked ones it released. */
+  events: number;
+  released: number;
+  /** From the batch's first attempt to its commit, deadlock retries included. */
+  seconds: number;
+}
+/** Must not throw (it runs between the commit and the replies). */
+export type BatchListener = (batch: CommittedBatch) => void;
+
 /** The database cannot be reached: the sender must retry (HTTP 503). */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
@@ -37,11 +49,18 @@ export class DatabaseUnavailableError extends Error {
 
 export class Ingestor {
   private readonly listeners = new Set<OutcomeListener>();
+  private readonly batchListeners = new Set<BatchListener>();
 
   /** Called after every ingest with its outcomes (the event's own, then any parked ones it released). */
   onOutcomes(listener: OutcomeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called after every batch transaction that committed (a batch that failed and was split: per part that committed). */
+  onBatch(listener: BatchListener): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   /**
@@ -90,8 +109,11 @@ export class Ingestor {
    */
   private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<(IngestResult | Error)[]> {
     let outcome: BatchOutcome;
+    let committed: CommittedBatch | undefined;
+    const started = performance.now();
     try {
       outcome = await this.commitOnce(tenantId, batch);
+      committed = { tenantId, events: batch.length, released: outcome.released.length, seconds: (performance.now() - started) / 1000 };
       for (const [id, record] of outcome.parked) rememberParked(id, record);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -106,6 +128,7 @@ export class Ingestor {
       const { event, record } = batch[0]!;
       outcome = { results: [resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` })], released: [], parked: [] };
     }
+    if (committed) for (const listener of this.batchListeners) listener(committed);
     await this.emit(tenantId, [...outcome.results, ...outcome.released]);
     return outcome.results;
   }

@@ -61,6 +61,33 @@ describe('metrics', () => {
       expect(text).toContain(series);
     }
   });
+  it('shows group commit at work: events per committed ingest transaction and its duration', async () => {
+    const t = createTestApp();
+    stops.push(() => t.app.stop());
+    const lina = await database.db.student.findFirstOrThrow({ where: { tenantId: 'default', moodleUserId: DEMO_MOODLE_USER_ID } });
+    const payments = ['7773000000000000011', '7773000000000000012', '7773000000000000013'].map((id) => paymentEvent(lina.zohoId!, id, '2.00', '2031-07-02T10:00:00+00:00').data);
+    const bulk = await postWebhook(t.app, 'zoho', { module: 'BTEC_Payments', data: payments });
+    expect(bulk.body.results?.map((r) => r.status)).toEqual(['CREATED', 'CREATED', 'CREATED']);
+    const single = await postWebhook(t.app, 'zoho', paymentEvent(lina.zohoId!, '7773000000000000014', '3.00', '2031-07-02T10:00:00+00:00'));
+    expect(single.body.results?.map((r) => r.status)).toEqual(['CREATED']);
+    // Bad input writes nothing: it never reaches a transaction.
+    expect((await postWebhook(t.app, 'zoho', { module: 'BTEC_Payments', data: [{ id: 'x' }] })).body.results?.[0]?.status).toBe('REJECTED');
+
+    const text = await (await t.app.yoga.fetch('http://test/metrics')).text();
+    for (const series of [
+      'campus_graph_ingest_batch_events_bucket{le="1"} 1',
+      'campus_graph_ingest_batch_events_bucket{le="2"} 1',
+      'campus_graph_ingest_batch_events_bucket{le="4"} 2',
+      'campus_graph_ingest_batch_events_sum 4',
+      'campus_graph_ingest_batch_events_count 2',
+      'campus_graph_ingest_transaction_seconds_count 2',
+    ]) {
+      expect(text).toContain(series);
+    }
+    const seconds = Number(/^campus_graph_ingest_transaction_seconds_sum (\S+)$/m.exec(text)?.[1]);
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThan(30);
+  });
 });
 
 describe('health', () => {
