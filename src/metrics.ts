@@ -38,13 +38,13 @@ export function createMetrics(sources: MetricsSources): { plugin: Plugin; regist
   // Group commit at work: how many events share a transaction, and how long one takes.
   const batchEvents = new Histogram({
     name: 'campus_graph_ingest_batch_events',
-    help: "Events per committed ingest transaction (group commit): the batch's own events, not the parked ones it released",
+    help: "Events per committed group-commit batch transaction: the batch's own events, not the parked ones it released (replays and Zoho fetches not counted)",
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
   const batchSeconds = new Histogram({
     name: 'campus_graph_ingest_transaction_seconds',
-    help: 'Time of a committed ingest transaction, from its first attempt to its commit (deadlock retries included)',
+    help: 'Time of a committed group-commit batch transaction: from its first attempt (a pool connection awaited, deadlock retries included) to its commit; a part of a batch that failed and was split counts from its own attempt',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });

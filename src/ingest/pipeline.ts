@@ -36,7 +36,7 @@ export interface CommittedBatch {
   /** The batch's own events (duplicates included), not the parked ones it released. */
   events: number;
   released: number;
-  /** From the batch's first attempt to its commit, deadlock retries included. */
+  /** From the batch's first attempt to its commit: a pool connection awaited and deadlock retries included; a part of a split batch from its own attempt. */
   seconds: number;
 }
 /** Must not throw (it runs between the commit and the replies). */

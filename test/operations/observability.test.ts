@@ -70,7 +70,7 @@ describe('metrics', () => {
     expect(bulk.body.results?.map((r) => r.status)).toEqual(['CREATED', 'CREATED', 'CREATED']);
     const single = await postWebhook(t.app, 'zoho', paymentEvent(lina.zohoId!, '7773000000000000014', '3.00', '2031-07-02T10:00:00+00:00'));
     expect(single.body.results?.map((r) => r.status)).toEqual(['CREATED']);
-    // Bad input writes nothing: it never reaches a transaction.
+    // Bad input writes nothing: the record's columns refuse it, its transaction (tried twice) rolls back and is not counted.
     expect((await postWebhook(t.app, 'zoho', { module: 'BTEC_Payments', data: [{ id: 'x' }] })).body.results?.[0]?.status).toBe('REJECTED');
 
     const text = await (await t.app.yoga.fetch('http://test/metrics')).text();
