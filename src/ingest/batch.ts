@@ -40,12 +40,24 @@ export interface BatchOutcome {
   parked: [string, IncomingRecord][];
 }
 
+export interface ConflictKeys {
+  own: readonly string[];
+  all: readonly string[];
+}
+
+/** Per record (an event's, asked for in every round): its conflict keys with the event's key. */
+const recordConflictKeys = new WeakMap<IncomingRecord, { idempotencyKey: string; keys: ConflictKeys }>();
+
 /** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
-export function conflictKeysOf(item: { event: { idempotencyKey: string }; record: IncomingRecord | null }): { own: string[]; all: string[] } {
-  const idempotency = `event|${item.event.idempotencyKey}`;
+export function conflictKeysOf(item: { event: { idempotencyKey: string }; record: IncomingRecord | null }): ConflictKeys {
+  const { idempotencyKey } = item.event;
+  const idempotency = `event|${idempotencyKey}`;
   if (!item.record) return { own: [idempotency], all: [idempotency] };
-  const own = ownKeysOf(item.record);
-  return { own: [idempotency, ...own], all: [idempotency, ...lockKeysOf(item.record)] };
+  const known = recordConflictKeys.get(item.record);
+  if (known?.idempotencyKey === idempotencyKey) return known.keys;
+  const keys = { own: [idempotency, ...ownKeysOf(item.record)], all: [idempotency, ...lockKeysOf(item.record)] };
+  recordConflictKeys.set(item.record, { idempotencyKey, keys });
+  return keys;
 }
 
 /** The conflict keys of events seen so far: a later event clashes with them when its own keys meet any of theirs, or any of its keys meets their own. */
@@ -53,11 +65,11 @@ export class KeyClash {
   private readonly own = new Set<string>();
   private readonly all = new Set<string>();
 
-  clashes(keys: { own: readonly string[]; all: readonly string[] }): boolean {
+  clashes(keys: ConflictKeys): boolean {
     return keys.own.some((k) => this.all.has(k)) || keys.all.some((k) => this.own.has(k));
   }
 
-  add(keys: { own: readonly string[]; all: readonly string[] }): void {
+  add(keys: ConflictKeys): void {
     for (const k of keys.own) this.own.add(k);
     for (const k of keys.all) this.all.add(k);
   }

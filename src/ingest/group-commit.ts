@@ -11,12 +11,12 @@
  * Why by hand: the batching libraries (dataloader, p-batch) batch by tick or timer and know
  * nothing of which items may share a transaction.
  */
-import { conflictKeysOf, KeyClash, type BatchEvent } from './batch.js';
+import { conflictKeysOf, KeyClash, type BatchEvent, type ConflictKeys } from './batch.js';
 import type { IngestResult } from './result.js';
 
 interface Pending {
   item: BatchEvent;
-  keys: { own: string[]; all: string[] };
+  keys: ConflictKeys;
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
 }

