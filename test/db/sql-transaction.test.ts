@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { sqlTransaction } from '../../src/db/sql.js';
+import { sqlQuery, sqlTransaction } from '../../src/db/sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { useFreshDatabase } from '../support/database.js';
 
@@ -42,6 +42,23 @@ describe('sqlTransaction', () => {
     expect(settings).toEqual([{ lock: '30s', statement: '30s', seq: 'off' }]);
     const [outside] = await database.db.$queryRawUnsafe<{ seq: string }[]>("SELECT current_setting('enable_seqscan') AS seq");
     expect(outside).toEqual({ seq: 'on' });
+  });
+
+  it("plans the app's sessions for an in-memory read model (random_page_cost 1.1), every path on the pool alike", async () => {
+    const [viaTransaction] = await sqlTransaction((tx) => tx.query<{ cost: string }>("SELECT current_setting('random_page_cost') AS cost"));
+    const [viaQuery] = await sqlQuery<{ cost: string }>("SELECT current_setting('random_page_cost') AS cost", []);
+    const [viaPrisma] = await database.db.$queryRawUnsafe<{ cost: string }[]>("SELECT current_setting('random_page_cost') AS cost");
+    expect([viaTransaction, viaQuery, viaPrisma]).toEqual([{ cost: '1.1' }, { cost: '1.1' }, { cost: '1.1' }]);
+    // Set by the app's sessions (the startup packet), not the server: another session keeps the server's own.
+    const source = "SELECT source FROM pg_settings WHERE name = 'random_page_cost'";
+    expect(await sqlQuery<{ source: string }>(source, [])).toEqual([{ source: 'client' }]);
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      expect((await other.query<{ source: string }>(source)).rows[0]!.source).not.toBe('client');
+    } finally {
+      await other.end();
+    }
   });
 
   it('prepares a statement the second time it is seen', async () => {
