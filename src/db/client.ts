@@ -20,15 +20,23 @@ export interface DatabaseOptions {
  * registration's program) were sequential scans filtering every row, and its lists bitmap heap
  * scans; with 1.1 they are index scans. Measured: Postgres CPU per dashboard −15 to −40 % (bench
  * S1, alternating runs: 3.0 / 3.9 / 3.6 → 2.6 / 2.2 / 2.5 ms; psql, 1,200 prepared dashboards,
- * 11 alternating rounds: 3.0 → 2.5 ms). Only this app's sessions; `options` in DATABASE_URL
- * replaces it.
+ * 11 alternating rounds: 3.0 → 2.5 ms). Only this app's sessions. Startup options come after
+ * it, from DATABASE_URL's `options` or else PGOPTIONS (which pg would otherwise drop for ours):
+ * the last `-c` of a setting wins, so an operator's own value does.
  */
 const SESSION_SETTINGS = '-c random_page_cost=1.1';
+
+export function withSessionSettings(url: string): { connectionString: string; options: string } {
+  const parsed = new URL(url);
+  const own = parsed.searchParams.get('options') ?? process.env.PGOPTIONS;
+  parsed.searchParams.delete('options');
+  return { connectionString: parsed.toString(), options: [SESSION_SETTINGS, own].filter(Boolean).join(' ') };
+}
 
 /** Creates a Prisma client on the pg driver adapter. */
 export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
   // A caller waits at most 10 s for a free connection (then fails as the database being away).
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, options: SESSION_SETTINGS });
+  const pool = new pg.Pool({ ...withSessionSettings(url), max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server (database restart) must not crash the process.
   pool.on('error', () => {});
   pools.set(url, pool);

@@ -110,7 +110,11 @@ export function zohoRecordEvent(body: Json): KeyedEvent {
 
 /** Bulk records of one module (`{"module", "data": [...]}` or ingestZohoRecords): each record its own event. */
 export function zohoBulkEvents(module: string, records: readonly unknown[]): KeyedEvent[] {
-  records.forEach((data, index) => assertShallow(data, records.length === 1 ? `Zoho ${module} record` : `Zoho ${module} records[${index}]`));
+  const named = isZohoModule(module) ? module : `Zoho ${module}`;
+  records.forEach((data, index) => {
+    assertShallow(data, records.length === 1 ? `Zoho ${module} record` : `Zoho ${module} records[${index}]`);
+    assertStorable(data, records.length === 1 ? named : `${named}[${index}]`);
+  });
   return records.map((data) => {
     const id = isRecord(data) ? idString(data.id) : undefined;
     const modified = isRecord(data) ? field(data, 'Modified_Time', 'Modified Time') : undefined;

@@ -38,6 +38,7 @@ export interface LearningOutcomeInput {
   achieved: boolean;
 }
 
+/** A parsed record; not changed once parsed (store.ts and batch.ts work out its keys once per record). */
 export interface IncomingRecord {
   source: SourceName;
   /** Zoho module or Moodle event name it came from, for messages and the sync log. */
@@ -49,16 +50,16 @@ export interface IncomingRecord {
    * (a Zoho student carrying Student_Moodle_ID merges with the Moodle-created student).
    * At least one key is always present.
    */
-  keys: Partial<Record<UniqueKey, string>>;
+  readonly keys: Readonly<Partial<Record<UniqueKey, string>>>;
   /** Source modification time (Zoho Modified_Time, Moodle timemodified); stale guard. */
   modifiedAt: Date | null;
   /**
    * Column values this record sets, already converted (Date for dates, string for money
    * with two decimals, enums upper-case). A key that is absent is not touched; null clears.
    */
-  fields: Record<string, unknown>;
+  readonly fields: Readonly<Record<string, unknown>>;
   /** Parents: a ref that does not resolve parks the record; null clears the column. */
-  refs: Partial<Record<RefColumn, EntityRef | null>>;
+  readonly refs: Readonly<Partial<Record<RefColumn, EntityRef | null>>>;
   /** Grades only: the complete set of learning outcomes (replaces the stored set). */
   learningOutcomes?: LearningOutcomeInput[];
 }

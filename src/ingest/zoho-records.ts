@@ -383,7 +383,7 @@ function zohoIdOf(src: Source, recordId: string | undefined): string {
 }
 
 function readRefs(spec: ModuleSpec, src: Source): IncomingRecord['refs'] {
-  const refs: IncomingRecord['refs'] = {};
+  const refs: Partial<Record<RefColumn, EntityRef | null>> = {};
   for (const [column, ref] of Object.entries(spec.refs) as [RefColumn, RefSpec][]) {
     const value = readRef(ref, src);
     if (value !== undefined) refs[column] = value;
@@ -408,7 +408,7 @@ function readColumns(spec: ModuleSpec, src: Source): Record<string, unknown> {
 }
 
 function readKeys(spec: ModuleSpec, src: Source, zohoId: string): IncomingRecord['keys'] {
-  const keys: IncomingRecord['keys'] = { zohoId };
+  const keys: Partial<Record<UniqueKey, string>> = { zohoId };
   for (const readKey of spec.keys) {
     const entry = readKey(src, zohoId);
     if (entry) keys[entry[0]] = entry[1];

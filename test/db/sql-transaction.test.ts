@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { withSessionSettings } from '../../src/db/client.js';
 import { sqlQuery, sqlTransaction } from '../../src/db/sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { useFreshDatabase } from '../support/database.js';
@@ -52,12 +53,42 @@ describe('sqlTransaction', () => {
     // Set by the app's sessions (the startup packet), not the server: another session keeps the server's own.
     const source = "SELECT source FROM pg_settings WHERE name = 'random_page_cost'";
     expect(await sqlQuery<{ source: string }>(source, [])).toEqual([{ source: 'client' }]);
-    const other = new pg.Client({ connectionString: database.url });
+    const bare = new URL(database.url);
+    bare.searchParams.delete('options');
+    const other = new pg.Client({ connectionString: bare.toString(), options: '' });
     await other.connect();
     try {
       expect((await other.query<{ source: string }>(source)).rows[0]!.source).not.toBe('client');
     } finally {
       await other.end();
+    }
+  });
+
+  it("keeps an operator's startup options, after its own (DATABASE_URL options, else PGOPTIONS): the last value of a setting wins", async () => {
+    const settings = async (url: string) => {
+      const pool = new pg.Pool({ ...withSessionSettings(url), max: 1 });
+      try {
+        return (await pool.query("SELECT current_setting('random_page_cost') AS cost, current_setting('work_mem') AS mem")).rows[0];
+      } finally {
+        await pool.end();
+      }
+    };
+    const url = (options?: string) => {
+      const u = new URL(database.url);
+      if (options === undefined) u.searchParams.delete('options');
+      else u.searchParams.set('options', options);
+      return u.toString();
+    };
+    const before = process.env.PGOPTIONS;
+    try {
+      delete process.env.PGOPTIONS;
+      expect(await settings(url('-c work_mem=9MB'))).toEqual({ cost: '1.1', mem: '9MB' });
+      expect(await settings(url('-c random_page_cost=2'))).toMatchObject({ cost: '2' });
+      process.env.PGOPTIONS = '-c work_mem=7MB';
+      expect(await settings(url())).toEqual({ cost: '1.1', mem: '7MB' });
+    } finally {
+      if (before === undefined) delete process.env.PGOPTIONS;
+      else process.env.PGOPTIONS = before;
     }
   });
 

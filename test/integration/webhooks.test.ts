@@ -697,6 +697,7 @@ describe('malformed input', () => {
       ['Moodle firstname', 'moodle', { ...user, data: { ...user.data, firstname: nul } }, /user_created\.firstname: expected text without NUL/],
       ['Moodle key', 'moodle', { ...user, data: { ...user.data, [`x${nul}`]: 1 } }, /user_created\.xLina\\u0000Haddad: expected text without NUL/],
       ['Zoho bulk record', 'zoho', { module: 'BTEC_Programs', data: [{ ...zohoProgram(), Status: nul }] }, /BTEC_Programs\.Status/],
+      ['Zoho bulk field the parser ignores', 'zoho', { module: 'BTEC_Programs', data: [zohoProgram(), { ...zohoProgram(), Notes: nul }] }, /BTEC_Programs\[1\]\.Notes: expected text without NUL/],
     ];
     const wrong: string[] = [];
     for (const [name, sender, payload, message] of cases) {
