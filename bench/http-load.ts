@@ -16,6 +16,8 @@ export interface LoadOptions {
   durationSeconds: number;
   /** Called for every request: the body and headers to send. */
   next: () => LoadRequest;
+  /** Each 2xx response time (ms) is also appended here: several runs summarised as one (summarizeRuns). */
+  samples?: number[];
 }
 
 export interface LoadResult {
@@ -73,6 +75,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       latencies = grown;
     }
     latencies[count++] = responseTime;
+    options.samples?.push(responseTime);
   });
   const result = await done;
   const sorted = latencies.subarray(0, count).sort();
@@ -93,5 +96,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     errors: result.errors,
     timeouts: result.timeouts,
     bytesPerResponse: requests ? result.throughput.total / requests : 0,
+  };
+}
+
+/** Several runs as one: totals summed, percentiles over every run's response times (`samples`, see LoadOptions). */
+export function summarizeRuns(runs: readonly LoadResult[], samples: readonly number[]): LoadResult {
+  const sorted = Float64Array.from(samples).sort();
+  const sum = (pick: (r: LoadResult) => number) => runs.reduce((total, r) => total + pick(r), 0);
+  const requests = sum((r) => r.requests);
+  const seconds = sum((r) => r.seconds);
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : NaN,
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    bytesPerResponse: requests ? sum((r) => r.bytesPerResponse * r.requests) / requests : 0,
   };
 }

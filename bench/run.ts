@@ -25,7 +25,7 @@ import { signToken } from '../src/auth/jwt.js';
 import { DASHBOARD_QUERY } from '../src/dashboard-query.js';
 import { databaseUrlFor, ensureDataset, type DatasetInfo } from './dataset.js';
 import { startCpuProbe } from './cpu.js';
-import { runLoad, percentile, type LoadResult } from './http-load.js';
+import { runLoad, percentile, summarizeRuns, type LoadResult } from './http-load.js';
 import { cleanupIngested, createSender, ingestTransactions, planDashboardChanges, planS3, runTag, sendEvents, transactionsSince, verifyS3, type DashboardTarget, type SendResult, type Verification } from './ingest.js';
 import { countGateway, countPeer, ensurePeerInstalled, PEER_DASHBOARD_QUERY, startPeer, type PeerInstall } from './peer.js';
 import { RESULTS_DIR, startFloor, startGateway, startWebhookFloor, type Service } from './processes.js';
@@ -341,19 +341,48 @@ async function validate(url: string, requests: readonly PreparedRequest[], count
 
 type Measured = LoadResult & { cpuMsPerRequest: { server: number; postgres: number; loadGenerator: number }; capacityOnTwoCores: number };
 
-/** Warm-up, then the timed run; with CPU milliseconds per request of the server, Postgres and this process. */
-async function measure(name: string, service: Service, connections: number, seconds: number, next: () => { body: string; headers: Record<string, string> }): Promise<Measured> {
-  const url = `${service.url}/graphql`;
-  log(`${name}: warm-up ${WARMUP_SECONDS} s, then ${seconds} s with ${connections} connections`);
-  await runLoad({ url, connections, durationSeconds: WARMUP_SECONDS, next });
-  const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
-  const result = await runLoad({ url, connections, durationSeconds: seconds, next });
-  const cpu = await probe.stop();
-  const per = (ms: number) => (result.requests ? ms / result.requests : NaN);
-  const cpuMsPerRequest = { server: per(cpu.serverMs), postgres: per(cpu.postgresMs), loadGenerator: per(cpu.loadGeneratorMs) };
-  const capacityOnTwoCores = capacity(cpuMsPerRequest.server, cpuMsPerRequest.postgres);
-  log(`${name}: ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${result.non2xx} non-2xx, ${result.errors} errors; CPU ms/request: server ${fmt(cpuMsPerRequest.server, 2)}, Postgres ${fmt(cpuMsPerRequest.postgres, 2)}, load generator ${fmt(cpuMsPerRequest.loadGenerator, 2)}`);
-  return { ...result, cpuMsPerRequest, capacityOnTwoCores };
+interface Side {
+  name: string;
+  service: Service;
+  next: () => { body: string; headers: Record<string, string> };
+}
+
+/** Length of one turn of a side when several are measured side by side. */
+const SLICE_SECONDS = 2.5;
+
+/**
+ * The sides under the same load in turns of ≈ SLICE_SECONDS each, alternating (ours, the peer's,
+ * ours, …), so that this shared machine's speed, which drifts by ± 30 % from minute to minute,
+ * falls on every side alike instead of deciding the ratio; each side's totals, percentiles and
+ * CPU are over all its turns. Warm-up first, per side. One side: one run (CPU milliseconds per
+ * request of the server, Postgres and this process, as for several).
+ */
+async function measureSideBySide(sides: readonly Side[], connections: number, seconds: number): Promise<Measured[]> {
+  const turns = sides.length > 1 ? Math.max(1, Math.round(seconds / SLICE_SECONDS)) : 1;
+  for (const side of sides) {
+    log(`${side.name}: warm-up ${WARMUP_SECONDS} s`);
+    await runLoad({ url: `${side.service.url}/graphql`, connections, durationSeconds: WARMUP_SECONDS, next: side.next });
+  }
+  log(`${sides.map((s) => s.name).join(' and ')}: ${seconds} s${sides.length > 1 ? ` each, in ${turns} alternating turns of ${fmt(seconds / turns, 1)} s,` : ''} with ${connections} connections`);
+  const acc = sides.map(() => ({ runs: [] as LoadResult[], samples: [] as number[], serverMs: 0, postgresMs: 0, loadGeneratorMs: 0 }));
+  for (let turn = 0; turn < turns; turn++) {
+    for (const [i, side] of sides.entries()) {
+      const probe = await startCpuProbe(side.service.pid, PG_ADMIN_URL(), DATABASE);
+      acc[i]!.runs.push(await runLoad({ url: `${side.service.url}/graphql`, connections, durationSeconds: seconds / turns, next: side.next, samples: acc[i]!.samples }));
+      const cpu = await probe.stop();
+      acc[i]!.serverMs += cpu.serverMs;
+      acc[i]!.postgresMs += cpu.postgresMs;
+      acc[i]!.loadGeneratorMs += cpu.loadGeneratorMs;
+    }
+  }
+  return sides.map((side, i) => {
+    const a = acc[i]!;
+    const result = summarizeRuns(a.runs, a.samples);
+    const per = (ms: number) => (result.requests ? ms / result.requests : NaN);
+    const cpuMsPerRequest = { server: per(a.serverMs), postgres: per(a.postgresMs), loadGenerator: per(a.loadGeneratorMs) };
+    log(`${side.name}: ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${result.non2xx} non-2xx, ${result.errors} errors; CPU ms/request: server ${fmt(cpuMsPerRequest.server, 2)}, Postgres ${fmt(cpuMsPerRequest.postgres, 2)}, load generator ${fmt(cpuMsPerRequest.loadGenerator, 2)}`);
+    return { ...result, cpuMsPerRequest, capacityOnTwoCores: capacity(cpuMsPerRequest.server, cpuMsPerRequest.postgres) };
+  });
 }
 
 /** Statements on the wire per dashboard request: a short run through the counting proxy. */
@@ -456,44 +485,55 @@ async function main() {
   if (options.only.has('S1')) {
     const service = await gateway('gateway-s1', 0);
     let check: Awaited<ReturnType<typeof validate>>;
+    let peer: Measured | undefined;
+    let peerService: Service | undefined;
+    let peerSetup: { install: PeerInstall; requests: PreparedRequest[]; bytes: number; same: boolean } | undefined;
     try {
       check = await validate(`${service.url}/graphql`, requests.slice(0, 5), countGateway);
       floorBody ??= await dashboardBody(`${service.url}/graphql`, requests[0]!);
       log(`S1: dashboard ≈ ${fmt(check.bytes / 1024)} KiB; first student: ${JSON.stringify(check.counts[0])}`);
-      s1 = await measure('S1', service, options.connections, options.duration, randomPicker(requests));
+      if (!options.skipPeer) {
+        try {
+          const install: PeerInstall = await ensurePeerInstalled(log);
+          results.machine.peerNode = install.nodeVersion;
+          results.machine.postgraphile = install.postgraphileVersion;
+          const peerReqs = peerRequests(order);
+          peerService = await startPeer(databaseUrl, poolSize);
+          const peerCheck = await validate(`${peerService.url}/graphql`, peerReqs.slice(0, 5), countPeer);
+          const same = JSON.stringify(peerCheck.counts) === JSON.stringify(check.counts);
+          log(`peer: PostGraphile ${install.postgraphileVersion} on Node ${install.nodeVersion}; response ≈ ${fmt(peerCheck.bytes / 1024)} KiB; same rows as the gateway for 5 students: ${same ? 'yes' : 'NO'}`);
+          if (!same) results.notes.push(`Peer row counts differ from the gateway's: ${JSON.stringify(peerCheck.counts)} vs ${JSON.stringify(check.counts)}`);
+          peerSetup = { install, requests: peerReqs, bytes: peerCheck.bytes, same };
+        } catch (error) {
+          log(`peer: failed: ${(error as Error).message}`);
+          results.notes.push(`Peer not measured: ${(error as Error).message.split('\n')[0]}`);
+          await peerService?.stop();
+          peerService = undefined;
+        }
+      }
+      // Measured side by side (alternating turns): the ratio must not depend on which minute each side ran in.
+      const sides: Side[] = [{ name: 'S1', service, next: randomPicker(requests) }];
+      if (peerService && peerSetup) sides.push({ name: 'peer', service: peerService, next: randomPicker(peerSetup.requests) });
+      [s1, peer] = await measureSideBySide(sides, options.connections, options.duration);
     } finally {
       await service.stop();
+      await peerService?.stop();
     }
+    if (!s1) throw new Error('S1: no measurement');
     s1Statements = await countStatements((url) => gateway('gateway-s1-count', 0, url), requests, databaseUrl);
     log(`S1: ${fmt(s1Statements.perRequest, 2)} SQL statements per request on the wire (${kinds(s1Statements.counts, s1Statements.sample)})`);
     const scenario: Record<string, unknown> = { load: s1, bytesPerDashboard: check.bytes, sampleCounts: check.counts[0], statements: { perRequest: s1Statements.perRequest, byKind: s1Statements.counts.byKind, parses: s1Statements.counts.parses, sample: s1Statements.sample, texts: [...s1Statements.counts.texts.entries()].map(([sql, n]) => ({ sql, n })) } };
     results.scenarios.S1 = scenario;
 
-    let peer: Measured | undefined;
     let peerStatements: Awaited<ReturnType<typeof countStatements>> | undefined;
-    if (!options.skipPeer) {
+    if (peer && peerSetup) {
+      scenario.peer = { load: peer, bytesPerDashboard: peerSetup.bytes, sameRows: peerSetup.same, postgraphile: peerSetup.install.postgraphileVersion, node: peerSetup.install.nodeVersion };
       try {
-        const install: PeerInstall = await ensurePeerInstalled(log);
-        results.machine.peerNode = install.nodeVersion;
-        results.machine.postgraphile = install.postgraphileVersion;
-        const peerReqs = peerRequests(order);
-        const service = await startPeer(databaseUrl, poolSize);
-        try {
-          const peerCheck = await validate(`${service.url}/graphql`, peerReqs.slice(0, 5), countPeer);
-          const same = JSON.stringify(peerCheck.counts) === JSON.stringify(check.counts);
-          log(`peer: PostGraphile ${install.postgraphileVersion} on Node ${install.nodeVersion}; response ≈ ${fmt(peerCheck.bytes / 1024)} KiB; same rows as the gateway for 5 students: ${same ? 'yes' : 'NO'}`);
-          if (!same) results.notes.push(`Peer row counts differ from the gateway's: ${JSON.stringify(peerCheck.counts)} vs ${JSON.stringify(check.counts)}`);
-          peer = await measure('peer', service, options.connections, options.duration, randomPicker(peerReqs));
-          scenario.peer = { load: peer, bytesPerDashboard: peerCheck.bytes, sameRows: same, postgraphile: install.postgraphileVersion, node: install.nodeVersion };
-        } finally {
-          await service.stop();
-        }
-        peerStatements = await countStatements((url) => startPeer(url, poolSize), peerReqs, databaseUrl);
+        peerStatements = await countStatements((url) => startPeer(url, poolSize), peerSetup.requests, databaseUrl);
         log(`peer: ${fmt(peerStatements.perRequest, 2)} SQL statements per request (${kinds(peerStatements.counts, peerStatements.sample)})`);
         (scenario.peer as Record<string, unknown>).statements = { perRequest: peerStatements.perRequest, byKind: peerStatements.counts.byKind };
       } catch (error) {
-        log(`peer: failed: ${(error as Error).message}`);
-        results.notes.push(`Peer not measured: ${(error as Error).message.split('\n')[0]}`);
+        log(`peer: statement count failed: ${(error as Error).message}`);
       }
     }
     if (s1.non2xx || s1.errors) results.notes.push(`S1 had ${s1.non2xx} non-2xx answers and ${s1.errors} errors: its numbers are not valid.`);
@@ -565,7 +605,7 @@ async function main() {
     const service = await startFloor(bodyFile);
     let floor: Measured;
     try {
-      floor = await measure('floor', service, options.connections, options.duration, randomPicker(requests));
+      floor = (await measureSideBySide([{ name: 'floor', service, next: randomPicker(requests) }], options.connections, options.duration))[0]!;
     } finally {
       await service.stop();
     }
