@@ -345,6 +345,8 @@ interface Side {
   name: string;
   service: Service;
   next: () => { body: string; headers: Record<string, string> };
+  /** Called after every side's warm-up, before the first timed turn. */
+  beforeTimed?: () => void;
 }
 
 /** Length of one turn of a side when several are measured side by side. */
@@ -363,6 +365,7 @@ async function measureSideBySide(sides: readonly Side[], connections: number, se
     log(`${side.name}: warm-up ${WARMUP_SECONDS} s`);
     await runLoad({ url: `${side.service.url}/graphql`, connections, durationSeconds: WARMUP_SECONDS, next: side.next });
   }
+  for (const side of sides) side.beforeTimed?.();
   log(`${sides.map((s) => s.name).join(' and ')}: ${seconds} s${sides.length > 1 ? ` each, in ${turns} alternating turns of ${fmt(seconds / turns, 1)} s,` : ''} with ${connections} connections`);
   const acc = sides.map(() => ({ runs: [] as LoadResult[], samples: [] as number[], serverMs: 0, postgresMs: 0, loadGeneratorMs: 0 }));
   for (let turn = 0; turn < turns; turn++) {
@@ -479,80 +482,12 @@ async function main() {
 
   // ------------------------------------------------------------------ S1 + peer
   let s1: Measured | undefined;
-  let s2: LoadResult | undefined;
+  let s2: Measured | undefined;
   let floorBody: Buffer | undefined;
   let s1Statements: Awaited<ReturnType<typeof countStatements>> | undefined;
-  if (options.only.has('S1')) {
-    const service = await gateway('gateway-s1', 0);
-    let check: Awaited<ReturnType<typeof validate>>;
-    let peer: Measured | undefined;
-    let peerService: Service | undefined;
-    let peerSetup: { install: PeerInstall; requests: PreparedRequest[]; bytes: number; same: boolean } | undefined;
-    try {
-      check = await validate(`${service.url}/graphql`, requests.slice(0, 5), countGateway);
-      floorBody ??= await dashboardBody(`${service.url}/graphql`, requests[0]!);
-      log(`S1: dashboard ≈ ${fmt(check.bytes / 1024)} KiB; first student: ${JSON.stringify(check.counts[0])}`);
-      if (!options.skipPeer) {
-        try {
-          const install: PeerInstall = await ensurePeerInstalled(log);
-          results.machine.peerNode = install.nodeVersion;
-          results.machine.postgraphile = install.postgraphileVersion;
-          const peerReqs = peerRequests(order);
-          peerService = await startPeer(databaseUrl, poolSize);
-          const peerCheck = await validate(`${peerService.url}/graphql`, peerReqs.slice(0, 5), countPeer);
-          const same = JSON.stringify(peerCheck.counts) === JSON.stringify(check.counts);
-          log(`peer: PostGraphile ${install.postgraphileVersion} on Node ${install.nodeVersion}; response ≈ ${fmt(peerCheck.bytes / 1024)} KiB; same rows as the gateway for 5 students: ${same ? 'yes' : 'NO'}`);
-          if (!same) results.notes.push(`Peer row counts differ from the gateway's: ${JSON.stringify(peerCheck.counts)} vs ${JSON.stringify(check.counts)}`);
-          peerSetup = { install, requests: peerReqs, bytes: peerCheck.bytes, same };
-        } catch (error) {
-          log(`peer: failed: ${(error as Error).message}`);
-          results.notes.push(`Peer not measured: ${(error as Error).message.split('\n')[0]}`);
-          await peerService?.stop();
-          peerService = undefined;
-        }
-      }
-      // Measured side by side (alternating turns): the ratio must not depend on which minute each side ran in.
-      const sides: Side[] = [{ name: 'S1', service, next: randomPicker(requests) }];
-      if (peerService && peerSetup) sides.push({ name: 'peer', service: peerService, next: randomPicker(peerSetup.requests) });
-      [s1, peer] = await measureSideBySide(sides, options.connections, options.duration);
-    } finally {
-      await service.stop();
-      await peerService?.stop();
-    }
-    if (!s1) throw new Error('S1: no measurement');
-    s1Statements = await countStatements((url) => gateway('gateway-s1-count', 0, url), requests, databaseUrl);
-    log(`S1: ${fmt(s1Statements.perRequest, 2)} SQL statements per request on the wire (${kinds(s1Statements.counts, s1Statements.sample)})`);
-    const scenario: Record<string, unknown> = { load: s1, bytesPerDashboard: check.bytes, sampleCounts: check.counts[0], statements: { perRequest: s1Statements.perRequest, byKind: s1Statements.counts.byKind, parses: s1Statements.counts.parses, sample: s1Statements.sample, texts: [...s1Statements.counts.texts.entries()].map(([sql, n]) => ({ sql, n })) } };
-    results.scenarios.S1 = scenario;
-
-    let peerStatements: Awaited<ReturnType<typeof countStatements>> | undefined;
-    if (peer && peerSetup) {
-      scenario.peer = { load: peer, bytesPerDashboard: peerSetup.bytes, sameRows: peerSetup.same, postgraphile: peerSetup.install.postgraphileVersion, node: peerSetup.install.nodeVersion };
-      try {
-        peerStatements = await countStatements((url) => startPeer(url, poolSize), peerSetup.requests, databaseUrl);
-        log(`peer: ${fmt(peerStatements.perRequest, 2)} SQL statements per request (${kinds(peerStatements.counts, peerStatements.sample)})`);
-        (scenario.peer as Record<string, unknown>).statements = { perRequest: peerStatements.perRequest, byKind: peerStatements.counts.byKind };
-      } catch (error) {
-        log(`peer: statement count failed: ${(error as Error).message}`);
-      }
-    }
-    if (s1.non2xx || s1.errors) results.notes.push(`S1 had ${s1.non2xx} non-2xx answers and ${s1.errors} errors: its numbers are not valid.`);
-    rows.push(
-      { scenario: 'S1 dashboard, no cache', metric: 'requests/s', value: fmt(s1.rps), peer: peer ? fmt(peer.rps) : '', ratio: peer ? `${fmt(s1.rps / peer.rps, 2)}×` : '' },
-      { scenario: 'S1', metric: 'p50 ms', value: fmt(s1.p50, 2), peer: peer ? fmt(peer.p50, 2) : '', ratio: peer ? fmt(s1.p50 / peer.p50, 2) : '' },
-      { scenario: 'S1', metric: 'p99 ms', value: fmt(s1.p99, 2), peer: peer ? fmt(peer.p99, 2) : '', ratio: peer ? fmt(s1.p99 / peer.p99, 2) : '' },
-      { scenario: 'S1', metric: 'CPU ms/request: server + Postgres', value: `${fmt(s1.cpuMsPerRequest.server, 1)} + ${fmt(s1.cpuMsPerRequest.postgres, 1)}`, peer: peer ? `${fmt(peer.cpuMsPerRequest.server, 1)} + ${fmt(peer.cpuMsPerRequest.postgres, 1)}` : '', ratio: peer ? fmt((s1.cpuMsPerRequest.server + s1.cpuMsPerRequest.postgres) / (peer.cpuMsPerRequest.server + peer.cpuMsPerRequest.postgres), 2) : '' },
-      { scenario: 'S1', metric: 'CPU-bound capacity on 2 idle cores, req/s', value: fmt(s1.capacityOnTwoCores), peer: peer ? fmt(peer.capacityOnTwoCores) : '', ratio: peer ? `${fmt(s1.capacityOnTwoCores / peer.capacityOnTwoCores, 2)}×` : '' },
-      { scenario: 'S1', metric: 'non-2xx / errors', value: `${s1.non2xx} / ${s1.errors}`, peer: peer ? `${peer.non2xx} / ${peer.errors}` : '' },
-      { scenario: 'S1', metric: 'SQL statements/request (wire count)', value: fmt(s1Statements.perRequest, 2), peer: peerStatements ? fmt(peerStatements.perRequest, 2) : '' },
-      { scenario: 'S1', metric: 'response KiB', value: fmt(check.bytes / 1024), peer: scenario.peer ? fmt(((scenario.peer as { bytesPerDashboard: number }).bytesPerDashboard) / 1024) : '' },
-    );
-    if (peer) results.targets.push({ scenario: 'S1', target: '≥ 1.5× PostGraphile requests/s', met: s1.rps >= 1.5 * peer.rps, detail: `${fmt(s1.rps / peer.rps, 2)}×` });
-    results.targets.push({ scenario: 'S1', target: 'p99 ≤ 25 ms', met: s1.p99 <= 25, detail: `${fmt(s1.p99, 2)} ms` });
-  }
-
-  // ------------------------------------------------------------------ S2
-  if (options.only.has('S2')) {
+  // S2's gateway is set up first: S1, the peer and S2 are measured side by side (their ratios are targets).
+  const s2Setup = options.only.has('S2') ? await prepareS2() : undefined;
+  async function prepareS2() {
     await flushRedisDb(redis.url);
     const hot = requests.slice(0, Math.min(options.hotStudents, requests.length));
     const upstream = new URL(databaseUrl);
@@ -560,28 +495,120 @@ async function main() {
     const proxied = new URL(databaseUrl);
     proxied.port = String(counter.port);
     const service = await gateway('gateway-s2', 300, proxied.toString());
-    try {
-      await validate(`${service.url}/graphql`, hot.slice(0, 3), countGateway);
-      floorBody ??= await dashboardBody(`${service.url}/graphql`, hot[0]!);
-      log(`S2: response cache on (${redis.url ? 'Redis' : 'memory'}), ${hot.length} distinct students (each requested once to pre-warm), then requested at random; Postgres traffic counted on the wire (misses)`);
-      // Pre-warm: every hot student once (these are the cold misses), then a short warm-up at full load.
-      for (let i = 0; i < hot.length; i += 8) await Promise.all(hot.slice(i, i + 8).map((r) => postJson(`${service.url}/graphql`, r)));
-      await runLoad({ url: `${service.url}/graphql`, connections: options.connections, durationSeconds: WARMUP_SECONDS, next: randomPicker(hot) });
-      const warmupMisses = dashboardSelects(counter.counts());
-      counter.reset();
-      const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
-      s2 = await runLoad({ url: `${service.url}/graphql`, connections: options.connections, durationSeconds: options.duration, next: randomPicker(hot) });
-      const cpu = await probe.stop();
-      const cpuMsPerRequest = { server: cpu.serverMs / Math.max(1, s2.requests), postgres: cpu.postgresMs / Math.max(1, s2.requests), loadGenerator: cpu.loadGeneratorMs / Math.max(1, s2.requests) };
+    await validate(`${service.url}/graphql`, hot.slice(0, 3), countGateway);
+    floorBody ??= await dashboardBody(`${service.url}/graphql`, hot[0]!);
+    log(`S2: response cache on (${redis.url ? 'Redis' : 'memory'}), ${hot.length} distinct students (each requested once to pre-warm), then requested at random; Postgres traffic counted on the wire (misses)`);
+    // Pre-warm: every hot student once (these are the cold misses); the warm-up at full load follows with the measurement.
+    for (let i = 0; i < hot.length; i += 8) await Promise.all(hot.slice(i, i + 8).map((r) => postJson(`${service.url}/graphql`, r)));
+    const setup = {
+      hot,
+      counter,
+      service,
+      warmupMisses: 0,
+      side: {
+        name: 'S2',
+        service,
+        next: randomPicker(hot),
+        beforeTimed: () => {
+          setup.warmupMisses = dashboardSelects(counter.counts());
+          counter.reset();
+        },
+      } satisfies Side,
+      async stop() {
+        await service.stop();
+        await counter.close();
+      },
+    };
+    return setup;
+  }
+
+  try {
+    if (options.only.has('S1')) {
+      const service = await gateway('gateway-s1', 0);
+      let check: Awaited<ReturnType<typeof validate>>;
+      let peer: Measured | undefined;
+      let peerService: Service | undefined;
+      let peerSetup: { install: PeerInstall; requests: PreparedRequest[]; bytes: number; same: boolean } | undefined;
+      try {
+        check = await validate(`${service.url}/graphql`, requests.slice(0, 5), countGateway);
+        floorBody ??= await dashboardBody(`${service.url}/graphql`, requests[0]!);
+        log(`S1: dashboard ≈ ${fmt(check.bytes / 1024)} KiB; first student: ${JSON.stringify(check.counts[0])}`);
+        if (!options.skipPeer) {
+          try {
+            const install: PeerInstall = await ensurePeerInstalled(log);
+            results.machine.peerNode = install.nodeVersion;
+            results.machine.postgraphile = install.postgraphileVersion;
+            const peerReqs = peerRequests(order);
+            peerService = await startPeer(databaseUrl, poolSize);
+            const peerCheck = await validate(`${peerService.url}/graphql`, peerReqs.slice(0, 5), countPeer);
+            const same = JSON.stringify(peerCheck.counts) === JSON.stringify(check.counts);
+            log(`peer: PostGraphile ${install.postgraphileVersion} on Node ${install.nodeVersion}; response ≈ ${fmt(peerCheck.bytes / 1024)} KiB; same rows as the gateway for 5 students: ${same ? 'yes' : 'NO'}`);
+            if (!same) results.notes.push(`Peer row counts differ from the gateway's: ${JSON.stringify(peerCheck.counts)} vs ${JSON.stringify(check.counts)}`);
+            peerSetup = { install, requests: peerReqs, bytes: peerCheck.bytes, same };
+          } catch (error) {
+            log(`peer: failed: ${(error as Error).message}`);
+            results.notes.push(`Peer not measured: ${(error as Error).message.split('\n')[0]}`);
+            await peerService?.stop();
+            peerService = undefined;
+          }
+        }
+        // Measured side by side (alternating turns): the ratio must not depend on which minute each side ran in.
+        const sides: Side[] = [{ name: 'S1', service, next: randomPicker(requests) }];
+        if (peerService && peerSetup) sides.push({ name: 'peer', service: peerService, next: randomPicker(peerSetup.requests) });
+        if (s2Setup) sides.push(s2Setup.side);
+        const measured = await measureSideBySide(sides, options.connections, options.duration);
+        s1 = measured[0];
+        if (peerService && peerSetup) peer = measured[1];
+        if (s2Setup) s2 = measured.at(-1);
+      } finally {
+        await service.stop();
+        await peerService?.stop();
+      }
+      if (!s1) throw new Error('S1: no measurement');
+      s1Statements = await countStatements((url) => gateway('gateway-s1-count', 0, url), requests, databaseUrl);
+      log(`S1: ${fmt(s1Statements.perRequest, 2)} SQL statements per request on the wire (${kinds(s1Statements.counts, s1Statements.sample)})`);
+      const scenario: Record<string, unknown> = { load: s1, bytesPerDashboard: check.bytes, sampleCounts: check.counts[0], statements: { perRequest: s1Statements.perRequest, byKind: s1Statements.counts.byKind, parses: s1Statements.counts.parses, sample: s1Statements.sample, texts: [...s1Statements.counts.texts.entries()].map(([sql, n]) => ({ sql, n })) } };
+      results.scenarios.S1 = scenario;
+
+      let peerStatements: Awaited<ReturnType<typeof countStatements>> | undefined;
+      if (peer && peerSetup) {
+        scenario.peer = { load: peer, bytesPerDashboard: peerSetup.bytes, sameRows: peerSetup.same, postgraphile: peerSetup.install.postgraphileVersion, node: peerSetup.install.nodeVersion };
+        try {
+          peerStatements = await countStatements((url) => startPeer(url, poolSize), peerSetup.requests, databaseUrl);
+          log(`peer: ${fmt(peerStatements.perRequest, 2)} SQL statements per request (${kinds(peerStatements.counts, peerStatements.sample)})`);
+          (scenario.peer as Record<string, unknown>).statements = { perRequest: peerStatements.perRequest, byKind: peerStatements.counts.byKind };
+        } catch (error) {
+          log(`peer: statement count failed: ${(error as Error).message}`);
+        }
+      }
+      if (s1.non2xx || s1.errors) results.notes.push(`S1 had ${s1.non2xx} non-2xx answers and ${s1.errors} errors: its numbers are not valid.`);
+      rows.push(
+        { scenario: 'S1 dashboard, no cache', metric: 'requests/s', value: fmt(s1.rps), peer: peer ? fmt(peer.rps) : '', ratio: peer ? `${fmt(s1.rps / peer.rps, 2)}×` : '' },
+        { scenario: 'S1', metric: 'p50 ms', value: fmt(s1.p50, 2), peer: peer ? fmt(peer.p50, 2) : '', ratio: peer ? fmt(s1.p50 / peer.p50, 2) : '' },
+        { scenario: 'S1', metric: 'p99 ms', value: fmt(s1.p99, 2), peer: peer ? fmt(peer.p99, 2) : '', ratio: peer ? fmt(s1.p99 / peer.p99, 2) : '' },
+        { scenario: 'S1', metric: 'CPU ms/request: server + Postgres', value: `${fmt(s1.cpuMsPerRequest.server, 1)} + ${fmt(s1.cpuMsPerRequest.postgres, 1)}`, peer: peer ? `${fmt(peer.cpuMsPerRequest.server, 1)} + ${fmt(peer.cpuMsPerRequest.postgres, 1)}` : '', ratio: peer ? fmt((s1.cpuMsPerRequest.server + s1.cpuMsPerRequest.postgres) / (peer.cpuMsPerRequest.server + peer.cpuMsPerRequest.postgres), 2) : '' },
+        { scenario: 'S1', metric: 'CPU-bound capacity on 2 idle cores, req/s', value: fmt(s1.capacityOnTwoCores), peer: peer ? fmt(peer.capacityOnTwoCores) : '', ratio: peer ? `${fmt(s1.capacityOnTwoCores / peer.capacityOnTwoCores, 2)}×` : '' },
+        { scenario: 'S1', metric: 'non-2xx / errors', value: `${s1.non2xx} / ${s1.errors}`, peer: peer ? `${peer.non2xx} / ${peer.errors}` : '' },
+        { scenario: 'S1', metric: 'SQL statements/request (wire count)', value: fmt(s1Statements.perRequest, 2), peer: peerStatements ? fmt(peerStatements.perRequest, 2) : '' },
+        { scenario: 'S1', metric: 'response KiB', value: fmt(check.bytes / 1024), peer: scenario.peer ? fmt(((scenario.peer as { bytesPerDashboard: number }).bytesPerDashboard) / 1024) : '' },
+      );
+      if (peer) results.targets.push({ scenario: 'S1', target: '≥ 1.5× PostGraphile requests/s', met: s1.rps >= 1.5 * peer.rps, detail: `${fmt(s1.rps / peer.rps, 2)}×` });
+      results.targets.push({ scenario: 'S1', target: 'p99 ≤ 25 ms', met: s1.p99 <= 25, detail: `${fmt(s1.p99, 2)} ms` });
+    }
+
+    // ------------------------------------------------------------------ S2
+    if (s2Setup) {
+      const { hot, counter } = s2Setup;
+      s2 ??= (await measureSideBySide([s2Setup.side], options.connections, options.duration))[0]!;
       await new Promise((r) => setTimeout(r, 300));
       const perDashboard = s1Statements ? Math.max(1, s1Statements.counts.byKind.SELECT ?? 1) / s1Statements.sample : 1;
       const misses = dashboardSelects(counter.counts()) / perDashboard;
       const hitRate = s2.requests ? Math.max(0, 1 - misses / s2.requests) : NaN;
       const keys = await redisKeys(redis.url);
+      const cpuMsPerRequest = s2.cpuMsPerRequest;
       if (s2.non2xx || s2.errors) results.notes.push(`S2 had ${s2.non2xx} non-2xx answers and ${s2.errors} errors: its numbers are not valid.`);
-      log(`S2: ${fmt(s2.rps)} req/s (${s2.non2xx} non-2xx), p50 ${fmt(s2.p50, 2)} ms, p99 ${fmt(s2.p99, 2)} ms, hit rate ${fmt(hitRate * 100, 2)} % (${fmt(misses, 0)} misses in the timed run; ${fmt(warmupMisses / perDashboard, 0)} cold misses while pre-warming), ${keys ?? '—'} Redis keys`);
-      log(`S2: CPU ms/request: server ${fmt(cpuMsPerRequest.server, 2)}, Postgres ${fmt(cpuMsPerRequest.postgres, 2)}, load generator ${fmt(cpuMsPerRequest.loadGenerator, 2)}`);
-      results.scenarios.S2 = { load: s2, cpuMsPerRequest, capacityOnTwoCores: capacity(cpuMsPerRequest.server, cpuMsPerRequest.postgres), hitRate, misses, warmupMisses: warmupMisses / perDashboard, hotStudents: hot.length, redisKeys: keys, cache: redis.url ? 'redis' : 'memory' };
+      log(`S2: hit rate ${fmt(hitRate * 100, 2)} % (${fmt(misses, 0)} misses in the timed run; ${fmt(s2Setup.warmupMisses / perDashboard, 0)} cold misses while pre-warming), ${keys ?? '—'} Redis keys`);
+      results.scenarios.S2 = { load: s2, cpuMsPerRequest, capacityOnTwoCores: s2.capacityOnTwoCores, hitRate, misses, warmupMisses: s2Setup.warmupMisses / perDashboard, hotStudents: hot.length, redisKeys: keys, cache: redis.url ? 'redis' : 'memory', sideBySideWithS1: Boolean(s1) };
       rows.push(
         { scenario: 'S2 dashboard, Redis cache', metric: 'requests/s', value: fmt(s2.rps), peer: '', ratio: s1 ? `${fmt(s2.rps / s1.rps, 2)}× S1` : '' },
         { scenario: 'S2', metric: 'p50 ms', value: fmt(s2.p50, 2) },
@@ -592,10 +619,9 @@ async function main() {
       );
       if (s1) results.targets.push({ scenario: 'S2', target: '≥ 5× S1 requests/s', met: s2.rps >= 5 * s1.rps, detail: `${fmt(s2.rps / s1.rps, 2)}×` });
       results.targets.push({ scenario: 'S2', target: 'p99 ≤ 5 ms', met: s2.p99 <= 5, detail: `${fmt(s2.p99, 2)} ms` });
-    } finally {
-      await service.stop();
-      await counter.close();
     }
+  } finally {
+    await s2Setup?.stop();
   }
 
   // ------------------------------------------------------------------ transport floor (with S1 or S2)
