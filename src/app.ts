@@ -127,6 +127,8 @@ export function buildApp(options: AppOptions): App {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health/live',
     landingPage: false,
+    // graphqlBodyLimit limits bodies (1 MiB; yoga's own streams every body through a counter).
+    maxRequestBodySize: false,
     logging: options.log,
     graphiql:
       options.graphiql === false

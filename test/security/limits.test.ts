@@ -165,6 +165,39 @@ describe('query limits (QUERY_LIMITS)', () => {
   });
 });
 
+describe('request body limit (POST /graphql, 1 MiB)', () => {
+  const ONE_MIB = 1024 * 1024;
+  /** A JSON body of `bytes` bytes, streamed in 64 KiB chunks without a Content-Length (chunked). */
+  const streamed = (bytes: number) => {
+    const text = new TextEncoder().encode(JSON.stringify({ query: '{ __typename }', extensions: { pad: 'x'.repeat(bytes - 50) } }));
+    expect(text.byteLength).toBe(bytes);
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= text.byteLength) return controller.close();
+        controller.enqueue(text.subarray(at, (at += 64 * 1024)));
+      },
+    });
+  };
+  const post = (t: TestApp, body: BodyInit, headers: Record<string, string> = {}) =>
+    t.app.yoga.fetch('http://test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, duplex: 'half' } as RequestInit);
+
+  it('413 over the limit with or without Content-Length; exactly the limit is answered', async () => {
+    const t = app();
+    const declared = await post(t, JSON.stringify({ query: '{ __typename }', extensions: { pad: 'x'.repeat(ONE_MIB) } }));
+    expect(declared.status).toBe(413);
+    expect(((await declared.json()) as GraphQLResponse).errors?.[0]?.message).toMatch(/bytes exceeds the limit of 1048576 bytes/);
+
+    const chunked = await post(t, streamed(ONE_MIB + 1));
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as GraphQLResponse).errors?.[0]).toMatchObject({ message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } });
+
+    const atLimit = await post(t, streamed(ONE_MIB));
+    expect(atLimit.status).toBe(200);
+    expect(await atLimit.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
 describe('introspection', () => {
   const INTROSPECTION = '{ __schema { queryType { name } } __type(name: "Student") { fields { name } } }';
 
