@@ -7,7 +7,7 @@
  * (127.0.0.1:5432, user postgres; an embedded Postgres when none answers), starts the gateway
  * as a separate process per scenario and drives it over loopback from this process:
  *   S1  the full dashboard, response cache off, 64 connections; the peer (PostGraphile 5 on
- *       Node 22, same database, same settings) right after it
+ *       Node 22, same database, same settings) and S2 side by side with it (alternating turns)
  *   S2  the same with the Redis response cache on, 500 distinct students requested repeatedly
  *   S3  signed Zoho + Moodle webhooks, shuffled, 10 % duplicates; then the exact final state
  *   S4  N graphql-ws subscribers while S3-style ingest runs: delivery latency, memory
@@ -351,6 +351,8 @@ interface Side {
 
 /** Length of one turn of a side when several are measured side by side. */
 const SLICE_SECONDS = 2.5;
+/** After a turn, before its CPU is read: time for the ≤ 64 requests left in the server (≈ 64 × 5 ms of CPU at most). */
+const SETTLE_MS = 500;
 
 /**
  * The sides under the same load in turns of ≈ SLICE_SECONDS each, alternating (ours, the peer's,
@@ -372,6 +374,8 @@ async function measureSideBySide(sides: readonly Side[], connections: number, se
     for (const [i, side] of sides.entries()) {
       const probe = await startCpuProbe(side.service.pid, PG_ADMIN_URL(), DATABASE);
       acc[i]!.runs.push(await runLoad({ url: `${side.service.url}/graphql`, connections, durationSeconds: seconds / turns, next: side.next, samples: acc[i]!.samples }));
+      // The requests still in the server when the turn ends finish in it, charged to this side (not the next).
+      if (sides.length > 1) await new Promise((r) => setTimeout(r, SETTLE_MS));
       const cpu = await probe.stop();
       acc[i]!.serverMs += cpu.serverMs;
       acc[i]!.postgresMs += cpu.postgresMs;
@@ -494,12 +498,21 @@ async function main() {
     const counter = await startSqlCounter(upstream.hostname, Number(upstream.port || 5432));
     const proxied = new URL(databaseUrl);
     proxied.port = String(counter.port);
-    const service = await gateway('gateway-s2', 300, proxied.toString());
-    await validate(`${service.url}/graphql`, hot.slice(0, 3), countGateway);
-    floorBody ??= await dashboardBody(`${service.url}/graphql`, hot[0]!);
-    log(`S2: response cache on (${redis.url ? 'Redis' : 'memory'}), ${hot.length} distinct students (each requested once to pre-warm), then requested at random; Postgres traffic counted on the wire (misses)`);
-    // Pre-warm: every hot student once (these are the cold misses); the warm-up at full load follows with the measurement.
-    for (let i = 0; i < hot.length; i += 8) await Promise.all(hot.slice(i, i + 8).map((r) => postJson(`${service.url}/graphql`, r)));
+    const service = await gateway('gateway-s2', 300, proxied.toString()).catch(async (error: unknown) => {
+      await counter.close();
+      throw error;
+    });
+    try {
+      await validate(`${service.url}/graphql`, hot.slice(0, 3), countGateway);
+      floorBody ??= await dashboardBody(`${service.url}/graphql`, hot[0]!);
+      log(`S2: response cache on (${redis.url ? 'Redis' : 'memory'}), ${hot.length} distinct students (each requested once to pre-warm), then requested at random; Postgres traffic counted on the wire (misses)`);
+      // Pre-warm: every hot student once (these are the cold misses); the warm-up at full load follows with the measurement.
+      for (let i = 0; i < hot.length; i += 8) await Promise.all(hot.slice(i, i + 8).map((r) => postJson(`${service.url}/graphql`, r)));
+    } catch (error) {
+      await service.stop();
+      await counter.close();
+      throw error;
+    }
     const setup = {
       hot,
       counter,

@@ -2,6 +2,8 @@ import type { Plugin } from 'graphql-yoga';
 import { verifySignature } from '../auth/signature.js';
 import { db } from '../db/client.js';
 import { tenantSecrets } from '../db/tenants.js';
+import { bodyTooLarge, GRAPHQL_BODY_LIMIT } from './body-limit.js';
+import { readBodyWithin } from './bounded-body.js';
 
 /**
  * A POST /graphql carrying X-Signature-256 (HMAC of the raw body with the tenant's webhook
@@ -15,7 +17,12 @@ export function signedGraphQLRequests(options: { defaultTenant: string; signedTe
       const signature = request.headers.get('x-signature-256');
       if (!signature || request.method !== 'POST' || !url.pathname.startsWith('/graphql')) return;
       const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
-      const body = new Uint8Array(await request.clone().arrayBuffer());
+      // Read within the limit: this runs before the body limit's counting (onRequestParse).
+      const body = await readBodyWithin(request.clone(), GRAPHQL_BODY_LIMIT);
+      if (!body) {
+        endResponse(bodyTooLarge(fetchAPI, GRAPHQL_BODY_LIMIT));
+        return;
+      }
       let tenant: { webhookSecret: string } | null;
       try {
         tenant = await tenantSecrets(db, tenantId);

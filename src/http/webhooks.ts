@@ -16,6 +16,7 @@ import { DatabaseUnavailableError, type IngestResult, type Ingestor } from '../i
 import type { KeyedEvent } from '../ingest/raw-event.js';
 import { IngestInputError } from '../ingest/record.js';
 import type { Logger } from '../logger.js';
+import { readBodyWithin } from './bounded-body.js';
 
 export interface WebhookOptions {
   ingestor: Ingestor;
@@ -85,7 +86,8 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
   }
 
   async function admittedRequest(sender: Sender, request: Request, fetchAPI: FetchAPI): Promise<Response> {
-    const body = await readBody(request, maxBodyBytes);
+    const body = await readBodyWithin(request, maxBodyBytes);
+    if (!body) throw new HttpError(413, `body exceeds the limit of ${maxBodyBytes} bytes`);
 
     const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
     const tenant = await tenantSecrets(db, tenantId).catch((error: unknown) => {
@@ -163,24 +165,6 @@ function unavailable(error: unknown): HttpError {
 /** The reply per event, as DESIGN.md specifies it (IngestResult plus what helps the sender). */
 function publicResult(r: IngestResult) {
   return { eventId: r.eventId, status: r.status, entityType: r.entityType, entityId: r.entityId, message: r.message, module: r.module };
-}
-
-async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new HttpError(413, `body exceeds the limit of ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }
 
 function parseJsonOrUndefined(body: Uint8Array): unknown {

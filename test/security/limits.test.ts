@@ -192,6 +192,11 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     expect(chunked.status).toBe(413);
     expect(((await chunked.json()) as GraphQLResponse).errors?.[0]).toMatchObject({ message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } });
 
+    // A signed request's body is read before parsing (to check the signature): within the limit too.
+    const signed = await post(t, streamed(ONE_MIB + 1), { 'x-signature-256': `sha256=${'0'.repeat(64)}` });
+    expect(signed.status).toBe(413);
+    expect(((await signed.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe('PAYLOAD_TOO_LARGE');
+
     const atLimit = await post(t, streamed(ONE_MIB));
     expect(atLimit.status).toBe(200);
     expect(await atLimit.json()).toEqual({ data: { __typename: 'Query' } });
