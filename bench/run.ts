@@ -339,7 +339,12 @@ async function validate(url: string, requests: readonly PreparedRequest[], count
   return { bytes: bytes / requests.length, counts };
 }
 
-type Measured = LoadResult & { cpuMsPerRequest: { server: number; postgres: number; loadGenerator: number }; capacityOnTwoCores: number };
+type Measured = LoadResult & {
+  cpuMsPerRequest: { server: number; postgres: number; loadGenerator: number };
+  capacityOnTwoCores: number;
+  /** The timed run's turns (side by side with `alongside`) and their length. */
+  turns: { count: number; seconds: number; alongside: string[] };
+};
 
 interface Side {
   name: string;
@@ -388,7 +393,8 @@ async function measureSideBySide(sides: readonly Side[], connections: number, se
     const per = (ms: number) => (result.requests ? ms / result.requests : NaN);
     const cpuMsPerRequest = { server: per(a.serverMs), postgres: per(a.postgresMs), loadGenerator: per(a.loadGeneratorMs) };
     log(`${side.name}: ${fmt(result.rps)} req/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${result.non2xx} non-2xx, ${result.errors} errors; CPU ms/request: server ${fmt(cpuMsPerRequest.server, 2)}, Postgres ${fmt(cpuMsPerRequest.postgres, 2)}, load generator ${fmt(cpuMsPerRequest.loadGenerator, 2)}`);
-    return { ...result, cpuMsPerRequest, capacityOnTwoCores: capacity(cpuMsPerRequest.server, cpuMsPerRequest.postgres) };
+    const alongside = sides.filter((other) => other !== side).map((other) => other.name);
+    return { ...result, cpuMsPerRequest, capacityOnTwoCores: capacity(cpuMsPerRequest.server, cpuMsPerRequest.postgres), turns: { count: turns, seconds: seconds / turns, alongside } };
   });
 }
 
