@@ -78,20 +78,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     options.samples?.push(responseTime);
   });
   const result = await done;
-  const sorted = latencies.subarray(0, count).sort();
-  let sum = 0;
-  for (let i = 0; i < count; i++) sum += sorted[i]!;
   const seconds = result.duration;
   const requests = result.requests.total;
   return {
     requests,
     seconds,
     rps: requests / seconds,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
-    max: count ? sorted[count - 1]! : NaN,
-    mean: count ? sum / count : NaN,
+    ...latencyStats(latencies.subarray(0, count).sort()),
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
@@ -101,7 +94,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
 /** Several runs as one: totals summed, percentiles over every run's response times (`samples`, see LoadOptions). */
 export function summarizeRuns(runs: readonly LoadResult[], samples: readonly number[]): LoadResult {
-  const sorted = Float64Array.from(samples).sort();
   const sum = (pick: (r: LoadResult) => number) => runs.reduce((total, r) => total + pick(r), 0);
   const requests = sum((r) => r.requests);
   const seconds = sum((r) => r.seconds);
@@ -109,14 +101,22 @@ export function summarizeRuns(runs: readonly LoadResult[], samples: readonly num
     requests,
     seconds,
     rps: requests / seconds,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
-    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
-    mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : NaN,
+    ...latencyStats(Float64Array.from(samples).sort()),
     non2xx: sum((r) => r.non2xx),
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
     bytesPerResponse: requests ? sum((r) => r.bytesPerResponse * r.requests) / requests : 0,
+  };
+}
+
+/** Percentiles, max and mean of sorted response times (ms). */
+function latencyStats(sorted: Float64Array): Pick<LoadResult, 'p50' | 'p90' | 'p99' | 'max' | 'mean'> {
+  const n = sorted.length;
+  return {
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: n ? sorted[n - 1]! : NaN,
+    mean: n ? sorted.reduce((a, b) => a + b, 0) / n : NaN,
   };
 }

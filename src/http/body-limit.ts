@@ -3,10 +3,12 @@ import type { Plugin } from 'graphql-yoga';
 
 export const GRAPHQL_BODY_LIMIT = 1024 * 1024;
 
+const tooLarge = (maxBytes: number, declared?: number) =>
+  `request body${declared === undefined ? '' : ` of ${declared} bytes`} exceeds the limit of ${maxBytes} bytes`;
+
 /** The 413 of a body over the limit, as a GraphQL response. */
 export function bodyTooLarge(fetchAPI: { Response: typeof Response }, maxBytes: number, declared?: number): Response {
-  const message = declared === undefined ? `request body exceeds the limit of ${maxBytes} bytes` : `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`;
-  return fetchAPI.Response.json({ errors: [{ message, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }, { status: 413 });
+  return fetchAPI.Response.json({ errors: [{ message: tooLarge(maxBytes, declared), extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }, { status: 413 });
 }
 
 /**
@@ -48,7 +50,7 @@ function countedBody(request: Request, maxBytes: number, fetchAPI: { Request: ty
       transform(chunk, controller) {
         read += chunk.byteLength;
         if (read > maxBytes) {
-          controller.error(new GraphQLError(`request body exceeds the limit of ${maxBytes} bytes`, { extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } } }));
+          controller.error(new GraphQLError(tooLarge(maxBytes), { extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } } }));
           return;
         }
         controller.enqueue(chunk);

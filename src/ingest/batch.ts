@@ -45,19 +45,11 @@ export interface ConflictKeys {
   all: readonly string[];
 }
 
-/** Per record (an event's, asked for in every round): its conflict keys with the event's key. */
-const recordConflictKeys = new WeakMap<IncomingRecord, { idempotencyKey: string; keys: ConflictKeys }>();
-
 /** The keys by which two events may depend on each other: group-commit.ts never batches two that share one. */
 export function conflictKeysOf(item: { event: { idempotencyKey: string }; record: IncomingRecord | null }): ConflictKeys {
-  const { idempotencyKey } = item.event;
-  const idempotency = `event|${idempotencyKey}`;
+  const idempotency = `event|${item.event.idempotencyKey}`;
   if (!item.record) return { own: [idempotency], all: [idempotency] };
-  const known = recordConflictKeys.get(item.record);
-  if (known?.idempotencyKey === idempotencyKey) return known.keys;
-  const keys = { own: [idempotency, ...ownKeysOf(item.record)], all: [idempotency, ...lockKeysOf(item.record)] };
-  recordConflictKeys.set(item.record, { idempotencyKey, keys });
-  return keys;
+  return { own: [idempotency, ...ownKeysOf(item.record)], all: [idempotency, ...lockKeysOf(item.record)] };
 }
 
 /** The conflict keys of events seen so far: a later event clashes with them when its own keys meet any of theirs, or any of its keys meets their own. */

@@ -32,10 +32,8 @@ export type OutcomeListener = (outcomes: SyncOutcome[]) => void | Promise<void>;
 
 /** One batch's transaction, committed: how group commit is doing (metrics.ts). */
 export interface CommittedBatch {
-  tenantId: string;
   /** The batch's own events (duplicates included), not the parked ones it released. */
   events: number;
-  released: number;
   /** From the batch's first attempt to its commit: a pool connection awaited and deadlock retries included; a part of a split batch from its own attempt. */
   seconds: number;
 }
@@ -113,7 +111,7 @@ export class Ingestor {
     const started = performance.now();
     try {
       outcome = await this.commitOnce(tenantId, batch);
-      committed = { tenantId, events: batch.length, released: outcome.released.length, seconds: (performance.now() - started) / 1000 };
+      committed = { events: batch.length, seconds: (performance.now() - started) / 1000 };
       for (const [id, record] of outcome.parked) rememberParked(id, record);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));

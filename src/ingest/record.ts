@@ -38,7 +38,7 @@ export interface LearningOutcomeInput {
   achieved: boolean;
 }
 
-/** A parsed record; not changed once parsed (store.ts and batch.ts work out its keys once per record). */
+/** A parsed record; not changed once parsed (store.ts works out its keys once per record). */
 export interface IncomingRecord {
   source: SourceName;
   /** Zoho module or Moodle event name it came from, for messages and the sync log. */
