@@ -168,6 +168,11 @@ export function startWebhookFloor(secret: string): Promise<Service> {
   return startFloorServer('webhook-floor', 'webhook-server.mjs', { SECRET: secret });
 }
 
+/** The webhook floor that also commits each distinct event to `databaseUrl` before answering. */
+export function startDurableWebhookFloor(secret: string, databaseUrl: string): Promise<Service> {
+  return startFloorServer('durable-webhook-floor', 'durable-webhook-server.mjs', { SECRET: secret, DATABASE_URL: databaseUrl });
+}
+
 async function startFloorServer(name: string, script: string, env: Record<string, string>): Promise<Service> {
   const port = await freePort();
   return startService({
