@@ -1,0 +1,71 @@
+/**
+ * On-CPU time of one gateway thread by pipeline stage, from a system-wide `perf` recording —
+ * unlike V8's --cpu-prof, which samples wall-clock time and charges the time a thread spends
+ * descheduled to the frame it was in (on this busy 2-core box it charged 21.6 % of an S3 run's
+ * busy time to socket writes — writev, writeUtf8String, writeBuffer — where perf finds 6.6 % of
+ * the thread's on-CPU samples). Usage:
+ *
+ *   BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof-only-functions npm run bench -- --only S3 --skip-peer --events 8000 &
+ *   # once the S3 progress bar runs (after its warm-up):
+ *   perf record -o /tmp/s3.data -a -F 997 -g -- sleep 12
+ *   perf script -i /tmp/s3.data -F comm,pid,tid,ip,sym,dso > /tmp/s3.txt
+ *   npx tsx bench/perf-stages.ts /tmp/s3.txt            # threads by samples
+ *   npx tsx bench/perf-stages.ts /tmp/s3.txt <pid/tid>  # that thread's stages
+ *
+ * A sample belongs to the first stage (in the order below) with a frame anywhere in its stack.
+ * JS frames resolve through /tmp/perf-<pid>.map (the node flag writes it; perf script reads it);
+ * frames of bytecode handlers stay [unknown] and count under "unattributed".
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const STAGES: [string, RegExp][] = [
+  ['GC', /v8::internal::(Heap|Scavenger|MarkCompact|MinorMarkCompact|IncrementalMarking|ConcurrentMarking)|GCTracer/],
+  ['JIT compiler', /v8::internal::compiler::|Builtins_CompileLazy|v8::internal::Compiler::|BaselineBatchCompiler|maglev/],
+  ['fan-out: cache invalidation, pub/sub, ioredis', /sync-fanout|src\/pubsub|src\/cache\/|ioredis|redis-parser|denque/],
+  ['ingest transaction: claim, read, plan, write, SQL text, pg driver', /src\/ingest\/(batch|store|locks|group-commit)|src\/db\/sql|node_modules\/pg\/|pg-protocol|pg-pool|pg-types|postgres-array|p-retry/],
+  ['events: envelopes, records, keys, fingerprint', /src\/ingest\/(envelopes|zoho-records|moodle-events|fields|raw-event|record|btec|pipeline)|node_modules\/zod/],
+  ['body: read, HMAC, JSON, depth', /bounded-body|src\/auth\/signature|lossless-json|json-depth|Hmac/],
+  ['HTTP server, Fetch adapter (yoga, whatwg-node)', /_http_server|_http_outgoing|_http_common|llhttp|whatwg-node|graphql-yoga|@envelop|src\/http\/|src\/app/],
+  ['GraphQL execution', /node_modules\/graphql\/|@pothos|graphql-jit/],
+  ['metrics, logging', /prom-client|pino|src\/metrics|src\/logger/],
+];
+const KERNEL = /\[kernel\.kallsyms\]/;
+
+const [file, thread] = process.argv.slice(2);
+if (!file) throw new Error('usage: perf-stages.ts <perf script output> [pid/tid]');
+
+const byThread = new Map<string, number>();
+const byStage = new Map<string, number>();
+let samples = 0;
+let header: string | null = null;
+let frames: string[] = [];
+
+function flush() {
+  if (!header) return;
+  const [comm, tid] = header.split(/\s+/);
+  const key = `${tid} ${comm}`;
+  byThread.set(key, (byThread.get(key) ?? 0) + 1);
+  if (thread && tid === thread) {
+    samples++;
+    const stack = frames.join('\n');
+    const stage = STAGES.find(([, pattern]) => pattern.test(stack))?.[0] ?? (KERNEL.test(frames[0] ?? '') ? 'kernel, unattributed' : 'runtime, microtasks, unattributed');
+    byStage.set(stage, (byStage.get(stage) ?? 0) + 1);
+  }
+}
+
+for await (const line of createInterface({ input: createReadStream(file) })) {
+  if (line && !/^\s/.test(line)) {
+    flush();
+    header = line.trim();
+    frames = [];
+  } else if (line.trim()) frames.push(line.trim());
+}
+flush();
+
+const table = (counts: Map<string, number>, total: number, limit: number) =>
+  [...counts].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([name, n]) => `${((100 * n) / total).toFixed(1).padStart(5)} %  ${String(n).padStart(6)}  ${name}`).join('\n');
+
+const all = [...byThread.values()].reduce((a, b) => a + b, 0);
+if (!thread) console.log(`samples of every CPU (swapper = idle)\n${table(byThread, all, 15)}`);
+else console.log(`thread ${thread}: ${samples} samples (${((100 * samples) / all).toFixed(1)} % of every CPU's)\n${table(byStage, samples, STAGES.length + 2)}`);
