@@ -505,7 +505,8 @@ async function main() {
     const counter = await startSqlCounter(upstream.hostname, Number(upstream.port || 5432));
     const proxied = new URL(databaseUrl);
     proxied.port = String(counter.port);
-    const service = await gateway('gateway-s2', 300, proxied.toString()).catch(async (error: unknown) => {
+    // An hour: entries written by the pre-warm, minutes before a long --duration's last turn, must not expire mid-run.
+    const service = await gateway('gateway-s2', 3600, proxied.toString()).catch(async (error: unknown) => {
       await counter.close();
       throw error;
     });

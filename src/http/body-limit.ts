@@ -29,7 +29,15 @@ export function graphqlBodyLimit(maxBytes = GRAPHQL_BODY_LIMIT): Plugin {
     },
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
       if (!requestParser || !request.body || declaredLength(request) !== null) return;
-      setRequestParser((req) => requestParser(countedBody(req, maxBytes, fetchAPI)));
+      setRequestParser(async (req) => {
+        const counted = countedBody(req, maxBytes, fetchAPI);
+        try {
+          return await requestParser(counted.request);
+        } catch (error) {
+          // The JSON parser passes the stream's error on; the form parser (multipart) wraps it in a 400.
+          throw counted.exceeded() ? tooLargeError(maxBytes) : error;
+        }
+      });
     },
   };
 }
@@ -40,8 +48,10 @@ function declaredLength(request: Request): number | null {
   return header !== null && /^\d+$/.test(header) ? Number(header) : null;
 }
 
-/** `request` whose body errors (→ 413) once more than `maxBytes` have streamed. */
-function countedBody(request: Request, maxBytes: number, fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream }): Request {
+const tooLargeError = (maxBytes: number) => new GraphQLError(tooLarge(maxBytes), { extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } } });
+
+/** `request` whose body errors (→ 413) once more than `maxBytes` have streamed, and whether it did. */
+function countedBody(request: Request, maxBytes: number, fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream }): { request: Request; exceeded: () => boolean } {
   let read = 0;
   // A native body stream needs the native TransformStream, a ponyfilled one the adapter's (as yoga does, graphql-yoga#4583).
   const Transform = request.body instanceof ReadableStream ? globalThis.TransformStream : fetchAPI.TransformStream;
@@ -50,12 +60,15 @@ function countedBody(request: Request, maxBytes: number, fetchAPI: { Request: ty
       transform(chunk, controller) {
         read += chunk.byteLength;
         if (read > maxBytes) {
-          controller.error(new GraphQLError(tooLarge(maxBytes), { extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } } }));
+          controller.error(tooLargeError(maxBytes));
           return;
         }
         controller.enqueue(chunk);
       },
     }),
   );
-  return new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: counted, duplex: 'half' } as RequestInit);
+  return {
+    request: new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: counted, duplex: 'half' } as RequestInit),
+    exceeded: () => read > maxBytes,
+  };
 }

@@ -201,6 +201,40 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     expect(atLimit.status).toBe(200);
     expect(await atLimit.json()).toEqual({ data: { __typename: 'Query' } });
   });
+
+  const BOUNDARY = 'campus-graph-limit';
+  /** A multipart GraphQL request (operations + one padding field) of more than 1 MiB, streamed without a Content-Length. */
+  const streamedForm = () => {
+    const part = (name: string, value: string) => `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const form = new TextEncoder().encode(`${part('operations', JSON.stringify({ query: '{ __typename }' }))}${part('pad', 'x'.repeat(ONE_MIB))}--${BOUNDARY}--\r\n`);
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= form.byteLength) return controller.close();
+        controller.enqueue(form.subarray(at, (at += 64 * 1024)));
+      },
+    });
+  };
+  const TOO_LARGE = { message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } };
+
+  it('413 for a chunked multipart body over the limit too (not the form parser\'s 400)', async () => {
+    const reply = await post(app(), streamedForm(), { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` });
+    expect(reply.status).toBe(413);
+    expect(((await reply.json()) as GraphQLResponse).errors?.[0]).toMatchObject(TOO_LARGE);
+  });
+
+  it('over a real port: chunked JSON and multipart bodies over the limit get 413', async () => {
+    const t = app();
+    const port = await t.app.start(0, '127.0.0.1');
+    // A ReadableStream body goes out chunked (fetch sets no Content-Length for it).
+    const send = (body: ReadableStream<Uint8Array>, contentType: string) =>
+      fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body, duplex: 'half' } as RequestInit);
+    for (const [body, contentType] of [[streamed(ONE_MIB + 1), 'application/json'], [streamedForm(), `multipart/form-data; boundary=${BOUNDARY}`]] as const) {
+      const reply = await send(body, contentType);
+      expect(reply.status, contentType).toBe(413);
+      expect(((await reply.json()) as GraphQLResponse).errors?.[0], contentType).toMatchObject(TOO_LARGE);
+    }
+  });
 });
 
 describe('introspection', () => {
