@@ -20,7 +20,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const STAGES: [string, RegExp][] = [
-  ['GC', /v8::internal::(Heap|Scavenger|MarkCompact|MinorMarkCompact|IncrementalMarking|ConcurrentMarking)|GCTracer/],
+  // The collectors' own entry points (not Heap* helpers that every allocation passes through).
+  ['GC', /v8::internal::(Heap::(CollectGarbage|PerformGarbageCollection|Scavenge|MarkCompact)|Scavenger|ScavengerCollector|MarkCompactCollector|MinorMarkCompactCollector|IncrementalMarking|ConcurrentMarking)\b|GCTracer/],
   ['JIT compiler', /v8::internal::compiler::|Builtins_CompileLazy|v8::internal::Compiler::|BaselineBatchCompiler|maglev/],
   ['fan-out: cache invalidation, pub/sub, ioredis', /sync-fanout|src\/pubsub|src\/cache\/|ioredis|redis-parser|denque/],
   ['ingest transaction: claim, read, plan, write, SQL text, pg driver', /src\/ingest\/(batch|store|locks|group-commit)|src\/db\/sql|node_modules\/pg\/|pg-protocol|pg-pool|pg-types|postgres-array|p-retry/],

@@ -741,8 +741,13 @@ async function main() {
         // first is what ingest costs; the second bounds what storing before answering allows.
         const floor = await measureWebhookFloor(await startWebhookFloor(WEBHOOK_SECRET), [...plan.events, ...plan.events, ...plan.events], plan.events.slice(0, 500), options.inFlight);
         log(`S3 floor: ${fmt(floor.perSecond)} webhooks/s (node:http, signature + JSON parse, no database; same webhooks, ${options.inFlight} in flight); CPU ms/webhook: server ${fmt(floor.cpuMsPerWebhook.server, 3)}, load generator ${fmt(floor.cpuMsPerWebhook.loadGenerator, 3)}`);
-        const durable = await measureWebhookFloor(await startDurableWebhookFloor(WEBHOOK_SECRET, databaseUrl), plan.events, planS3(shiftTag(tag, 750_000), 500, options.seed + 2).events, options.inFlight);
-        await maintenance.query('DROP TABLE IF EXISTS bench_floor_payload, bench_floor_event');
+        let durable: FloorMeasure;
+        try {
+          const warm = planS3(shiftTag(tag, 750_000), S3_WARM_UP_EVENTS, options.seed + 2).events;
+          durable = await measureWebhookFloor(await startDurableWebhookFloor(WEBHOOK_SECRET, databaseUrl), plan.events, warm, options.inFlight, { CREATED: plan.unique, DUPLICATE: plan.duplicates });
+        } finally {
+          await maintenance.query('DROP TABLE IF EXISTS bench_floor_payload, bench_floor_event');
+        }
         log(`S3 durable floor: ${fmt(durable.perSecond)} webhooks/s (the floor + each distinct event committed to Postgres, group commit, one statement per batch); CPU ms/webhook: server ${fmt(durable.cpuMsPerWebhook.server, 3)}, Postgres ${fmt(durable.cpuMsPerWebhook.postgres, 3)}, load generator ${fmt(durable.cpuMsPerWebhook.loadGenerator, 3)}; machine ${fmt(100 * durable.machineBusy, 0)} % busy`);
         (results.scenarios.S3 as Record<string, unknown>).floor = floor;
         (results.scenarios.S3 as Record<string, unknown>).durableFloor = durable;
@@ -789,12 +794,13 @@ async function main() {
         log(`S4: ingesting ${count} dashboard changes at ${options.s4Rate}/s for ${options.duration} s while subscribed`);
         // The subscribers' own stalls: latency is stamped on arrival in this process, so a delay
         // of its event loop is in every figure below; this tells it apart from the gateway's.
-        const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+        // (The histogram holds whole timer intervals: the resolution is taken off.)
+        const loopDelay = monitorEventLoopDelay({ resolution: 1 });
         loopDelay.enable();
         const sent = await sendEvents(sender, events, { concurrency: 32, rate: options.s4Rate });
         await new Promise((r) => setTimeout(r, 2000));
         loopDelay.disable();
-        const clientDelay = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+        const clientDelay = { p99: Math.max(0, loopDelay.percentile(99) / 1e6 - 1), max: Math.max(0, loopDelay.max / 1e6 - 1) };
         const created = sent.statuses.CREATED ?? 0;
         // Subscribers per followed student (round robin), and the events each student received.
         const subsOf = (i: number) => Math.floor(dashboards / followed.length) + (i < dashboards % followed.length ? 1 : 0);
@@ -860,24 +866,26 @@ async function main() {
   log(`wrote ${path.relative(process.cwd(), file)}`);
 }
 
-/**
- * Requests (or events) per second two otherwise idle cores could serve, from CPU ms per request:
- * the server is one Node thread (≤ 1000 ms of CPU per second), Postgres backends use both cores.
- */
 interface FloorMeasure {
   perSecond: number;
   cpuMsPerWebhook: { server: number; postgres: number; loadGenerator: number };
   machineBusy: number;
 }
 
-/** Warms a webhook floor with `warm`, sends it `events` at S3's concurrency, stops it. */
-async function measureWebhookFloor(service: Service, events: readonly WebhookEvent[], warm: readonly WebhookEvent[], inFlight: number): Promise<FloorMeasure> {
+/**
+ * Warms a webhook floor with `warm`, sends it `events` at S3's concurrency, stops it. Every reply
+ * must be a 200, and with `expect` the statuses must be those counts (a floor answering 401 or
+ * storing nothing would otherwise print a fine rate).
+ */
+async function measureWebhookFloor(service: Service, events: readonly WebhookEvent[], warm: readonly WebhookEvent[], inFlight: number, expect?: Record<string, number>): Promise<FloorMeasure> {
   const sender = createSender(service.url, WEBHOOK_SECRET, Math.max(64, inFlight));
   try {
-    await sendEvents(sender, warm, { concurrency: 32 });
+    await sendEvents(sender, warm, { concurrency: inFlight });
     const probe = await startCpuProbe(service.pid, PG_ADMIN_URL(), DATABASE);
     const sent = await sendEvents(sender, events, { concurrency: inFlight });
     const cpu = await probe.stop();
+    if (Object.keys(sent.httpStatuses).some((status) => status !== '200')) throw new Error(`${service.name}: replies ${JSON.stringify(sent.httpStatuses)}, not all 200 (see ${service.logFile})`);
+    if (expect && JSON.stringify(sortedEntries(sent.statuses)) !== JSON.stringify(sortedEntries(expect))) throw new Error(`${service.name}: results ${JSON.stringify(sent.statuses)}, expected ${JSON.stringify(expect)}`);
     const per = (ms: number) => ms / events.length;
     return { perSecond: sent.eventsPerSecond, cpuMsPerWebhook: { server: per(cpu.serverMs), postgres: per(cpu.postgresMs), loadGenerator: per(cpu.loadGeneratorMs) }, machineBusy: cpu.machineBusy };
   } finally {
@@ -886,8 +894,14 @@ async function measureWebhookFloor(service: Service, events: readonly WebhookEve
   }
 }
 
+const sortedEntries = (counts: Record<string, number>) => Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
+
 const S3_WARM_UP_EVENTS = 3000;
 
+/**
+ * Requests (or events) per second two otherwise idle cores could serve, from CPU ms per request:
+ * the server is one Node thread (≤ 1000 ms of CPU per second), Postgres backends use both cores.
+ */
 function capacity(serverMs: number, postgresMs: number): number {
   return Math.min(2000 / (serverMs + postgresMs), 1000 / serverMs);
 }

@@ -167,17 +167,21 @@ describe('query limits (QUERY_LIMITS)', () => {
 
 describe('request body limit (POST /graphql, 1 MiB)', () => {
   const ONE_MIB = 1024 * 1024;
-  /** A JSON body of `bytes` bytes, streamed in 64 KiB chunks without a Content-Length (chunked). */
-  const streamed = (bytes: number) => {
-    const text = new TextEncoder().encode(JSON.stringify({ query: '{ __typename }', extensions: { pad: 'x'.repeat(bytes - 50) } }));
-    expect(text.byteLength).toBe(bytes);
+  /** `bytes` streamed in 64 KiB chunks: sent without a Content-Length (chunked). */
+  const chunked = (bytes: Uint8Array) => {
     let at = 0;
     return new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (at >= text.byteLength) return controller.close();
-        controller.enqueue(text.subarray(at, (at += 64 * 1024)));
+        if (at >= bytes.byteLength) return controller.close();
+        controller.enqueue(bytes.subarray(at, (at += 64 * 1024)));
       },
     });
+  };
+  /** A JSON body of `bytes` bytes, chunked. */
+  const streamed = (bytes: number) => {
+    const text = new TextEncoder().encode(JSON.stringify({ query: '{ __typename }', extensions: { pad: 'x'.repeat(bytes - 50) } }));
+    expect(text.byteLength).toBe(bytes);
+    return chunked(text);
   };
   const post = (t: TestApp, body: BodyInit, headers: Record<string, string> = {}) =>
     t.app.yoga.fetch('http://test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, duplex: 'half' } as RequestInit);
@@ -203,24 +207,23 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
   });
 
   const BOUNDARY = 'campus-graph-limit';
-  /** A multipart GraphQL request (operations + one padding field) of more than 1 MiB, streamed without a Content-Length. */
-  const streamedForm = () => {
+  const FORM = `multipart/form-data; boundary=${BOUNDARY}`;
+  /** A multipart GraphQL request (operations + a padding field of `pad` bytes), chunked. */
+  const streamedForm = (pad = ONE_MIB) => {
     const part = (name: string, value: string) => `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-    const form = new TextEncoder().encode(`${part('operations', JSON.stringify({ query: '{ __typename }' }))}${part('pad', 'x'.repeat(ONE_MIB))}--${BOUNDARY}--\r\n`);
-    let at = 0;
-    return new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (at >= form.byteLength) return controller.close();
-        controller.enqueue(form.subarray(at, (at += 64 * 1024)));
-      },
-    });
+    return chunked(new TextEncoder().encode(`${part('operations', JSON.stringify({ query: '{ __typename }' }))}${part('pad', 'x'.repeat(pad))}--${BOUNDARY}--\r\n`));
   };
   const TOO_LARGE = { message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } };
 
-  it('413 for a chunked multipart body over the limit too (not the form parser\'s 400)', async () => {
-    const reply = await post(app(), streamedForm(), { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` });
+  it('413 for a chunked multipart body over the limit too (not the form parser\'s 400); one within it is answered', async () => {
+    const t = app();
+    const reply = await post(t, streamedForm(), { 'content-type': FORM });
     expect(reply.status).toBe(413);
     expect(((await reply.json()) as GraphQLResponse).errors?.[0]).toMatchObject(TOO_LARGE);
+
+    const within = await post(t, streamedForm(64 * 1024), { 'content-type': FORM });
+    expect(within.status).toBe(200);
+    expect(await within.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
   it('over a real port: chunked JSON and multipart bodies over the limit get 413', async () => {
@@ -229,7 +232,7 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     // A ReadableStream body goes out chunked (fetch sets no Content-Length for it).
     const send = (body: ReadableStream<Uint8Array>, contentType: string) =>
       fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body, duplex: 'half' } as RequestInit);
-    for (const [body, contentType] of [[streamed(ONE_MIB + 1), 'application/json'], [streamedForm(), `multipart/form-data; boundary=${BOUNDARY}`]] as const) {
+    for (const [body, contentType] of [[streamed(ONE_MIB + 1), 'application/json'], [streamedForm(), FORM]] as const) {
       const reply = await send(body, contentType);
       expect(reply.status, contentType).toBe(413);
       expect(((await reply.json()) as GraphQLResponse).errors?.[0], contentType).toMatchObject(TOO_LARGE);
