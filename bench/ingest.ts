@@ -61,7 +61,12 @@ const LETTER: Record<string, string> = { DISTINCTION: 'Distinction', MERIT: 'Mer
 /** Events per student: 1 student, 1 registration, 4 payments (+0.4 updates), 4 enrolments, 1 request, 2 Zoho grades, 2 Moodle grades. */
 const EVENTS_PER_STUDENT = 15.4;
 
-export function planS3(tag: string, uniqueEvents: number, seed = 1): S3Plan {
+/**
+ * `order`: 'shuffled' (S3: children often before their parents, duplicates anywhere) or 'causal'
+ * (every record after the records it refers to, as a CRM sends them; the duplicates, re-deliveries,
+ * at the end).
+ */
+export function planS3(tag: string, uniqueEvents: number, seed = 1, order: 'shuffled' | 'causal' = 'shuffled'): S3Plan {
   const r = prng(`campus-graph:bench:s3:${seed}:${tag}`);
   const students = Math.max(1, Math.round((uniqueEvents - 22) / EVENTS_PER_STUDENT));
   const counters = new Map<number, number>();
@@ -221,7 +226,7 @@ export function planS3(tag: string, uniqueEvents: number, seed = 1): S3Plan {
   const duplicates = Math.round(unique.length * 0.1);
   const all: WebhookEvent[] = [...unique];
   for (let d = 0; d < duplicates; d++) all.push({ ...unique[Math.floor(r.next() * unique.length)]!, duplicate: true });
-  for (let i = all.length - 1; i > 0; i--) {
+  for (let i = all.length - 1; order === 'shuffled' && i > 0; i--) {
     const j = Math.floor(r.next() * (i + 1));
     [all[i], all[j]] = [all[j]!, all[i]!];
   }
