@@ -183,6 +183,7 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     expect(text.byteLength).toBe(bytes);
     return chunked(text);
   };
+  const TOO_LARGE = { message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } };
   const post = (t: TestApp, body: BodyInit, headers: Record<string, string> = {}) =>
     t.app.yoga.fetch('http://test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, duplex: 'half' } as RequestInit);
 
@@ -192,14 +193,14 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     expect(declared.status).toBe(413);
     expect(((await declared.json()) as GraphQLResponse).errors?.[0]?.message).toMatch(/bytes exceeds the limit of 1048576 bytes/);
 
-    const chunked = await post(t, streamed(ONE_MIB + 1));
-    expect(chunked.status).toBe(413);
-    expect(((await chunked.json()) as GraphQLResponse).errors?.[0]).toMatchObject({ message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } });
+    const undeclared = await post(t, streamed(ONE_MIB + 1));
+    expect(undeclared.status).toBe(413);
+    expect(((await undeclared.json()) as GraphQLResponse).errors?.[0]).toMatchObject(TOO_LARGE);
 
     // A signed request's body is read before parsing (to check the signature): within the limit too.
     const signed = await post(t, streamed(ONE_MIB + 1), { 'x-signature-256': `sha256=${'0'.repeat(64)}` });
     expect(signed.status).toBe(413);
-    expect(((await signed.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(((await signed.json()) as GraphQLResponse).errors?.[0]).toMatchObject(TOO_LARGE);
 
     const atLimit = await post(t, streamed(ONE_MIB));
     expect(atLimit.status).toBe(200);
@@ -213,8 +214,6 @@ describe('request body limit (POST /graphql, 1 MiB)', () => {
     const part = (name: string, value: string) => `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
     return chunked(new TextEncoder().encode(`${part('operations', JSON.stringify({ query: '{ __typename }' }))}${part('pad', 'x'.repeat(pad))}--${BOUNDARY}--\r\n`));
   };
-  const TOO_LARGE = { message: 'request body exceeds the limit of 1048576 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } };
-
   it('413 for a chunked multipart body over the limit too (not the form parser\'s 400); one within it is answered', async () => {
     const t = app();
     const reply = await post(t, streamedForm(), { 'content-type': FORM });
