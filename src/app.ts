@@ -22,6 +22,7 @@ import { queryCostLimit } from './http/query-cost.js';
 import { rateLimits } from './http/rate-limits.js';
 import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
+import { fetchWebhook, serveWebhooks } from './http/webhook-server.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { compiledStudentReads } from './read/compiled-reads.js';
 import { Ingestor } from './ingest/pipeline.js';
@@ -82,6 +83,8 @@ export interface App {
   cache: ResponseCache | null;
   pubsub: PubSub;
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
+  /** A request to the app without a socket (tests): the webhook routes, else Yoga. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   server: Server;
   /** Listens on the port (0: any free one) and resolves with the bound port. */
   start(port: number, host?: string): Promise<number>;
@@ -141,13 +144,6 @@ export function buildApp(options: AppOptions): App {
       ...(limits ? [limits.plugin] : []),
       adminPage(),
       graphqlBodyLimit(),
-      webhookRoutes({
-        ingestor,
-        log: options.log,
-        defaultTenant: options.defaultTenant,
-        tenantLimit: limits?.webhookTenantLimit,
-        toleranceSeconds: options.webhookToleranceSeconds,
-      }),
       signedGraphQLRequests({ defaultTenant: options.defaultTenant, signedTenants: viewers.signedTenants }),
       paramsGuard(),
       EnvelopArmorPlugin(QUERY_LIMITS),
@@ -160,7 +156,20 @@ export function buildApp(options: AppOptions): App {
     ],
   });
 
-  const server = createServer(yoga);
+  // Webhooks are answered ahead of Yoga (webhooks.ts says why); everything else is Yoga's.
+  const webhooks = webhookRoutes({
+    ingestor,
+    log: options.log,
+    defaultTenant: options.defaultTenant,
+    addressLimit: limits?.webhookAddressLimit,
+    tenantLimit: limits?.webhookTenantLimit,
+    toleranceSeconds: options.webhookToleranceSeconds,
+    observe: metrics.observeWebhook,
+  });
+  const webhookListener = serveWebhooks(webhooks, { trustProxy: options.rateLimits?.trustProxy ?? false });
+  const server = createServer((req, res) => {
+    if (!webhookListener(req, res)) void yoga(req, res);
+  });
   sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   useServer(
     {
@@ -204,6 +213,10 @@ export function buildApp(options: AppOptions): App {
     cache,
     pubsub,
     yoga,
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      return webhooks.routes(new URL(request.url).pathname) ? fetchWebhook(webhooks, request) : yoga.fetch(request);
+    },
     server,
     start: (port, host) =>
       new Promise((resolve, reject) => {

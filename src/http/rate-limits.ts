@@ -24,44 +24,66 @@ function limiter(points: number, name: string, options: RateLimitOptions): RateL
     : memory;
 }
 
+/** Seconds to wait before the key may try again, or null: it may go on. */
+export type Limit = (key: string) => Promise<number | null>;
+
+/**
+ * A client address' budget of webhook requests that fail authentication: a genuine sender
+ * never spends it (its tenant's budget limits it), a source of unsigned or badly signed
+ * requests is refused before its body is read once it is spent.
+ */
+export interface AddressLimit {
+  /** Seconds the address must wait, or null; spends nothing. */
+  refused: Limit;
+  /** Spends one point for a request from the address that failed authentication. */
+  failed: (ip: string) => Promise<void>;
+}
+
 /**
  * 429 with Retry-After beyond the limits (rate-limiter-flexible): per viewer (the token's
- * tenant and subject) and per client IP on /graphql and /webhooks/*, per tenant on
- * /webhooks/* once the request is authenticated.
+ * tenant and subject) and per client IP on /graphql (the plugin); for /webhooks/* (webhooks.ts
+ * consults the functions: webhooks are served ahead of Yoga), per client address for requests
+ * failing authentication, and per tenant once a webhook is authenticated.
  */
-export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhookTenantLimit: (tenantId: string) => Promise<number | null> } {
+export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhookAddressLimit: AddressLimit; webhookTenantLimit: Limit } {
   const byViewer = limiter(options.perViewer, 'viewer', options);
   const byIp = limiter(options.perIp, 'ip', options);
+  const byWebhookAddress = limiter(options.perIp, 'webhook-address', options);
   const byTenant = limiter(options.webhooksPerTenant, 'webhook-tenant', options);
 
   const plugin: Plugin = {
     async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
-      const checks: [RateLimiterAbstract | null, string][] = [];
-      const ip = clientIp(request, serverContext as { req?: { socket?: { remoteAddress?: string } } }, options.trustProxy);
-      if (url.pathname.startsWith('/webhooks/')) {
-        // Before authentication only the client address is known; the tenant's own limit
-        // applies after the signature check (webhookTenantLimit).
-        checks.push([byIp, ip]);
-      } else if (url.pathname.startsWith('/graphql')) {
-        checks.push([byIp, ip]);
-        const viewer = await options.viewers.viewerOf(request).catch(() => null);
-        if (viewer) checks.push([byViewer, `${viewer.tenant}|${viewer.sub}`]);
-      }
+      if (!url.pathname.startsWith('/graphql')) return;
+      const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket;
+      const checks: [RateLimiterAbstract | null, string][] = [[byIp, clientAddress(request.headers.get('x-forwarded-for'), socket?.remoteAddress, options.trustProxy)]];
+      const viewer = await options.viewers.viewerOf(request).catch(() => null);
+      if (viewer) checks.push([byViewer, `${viewer.tenant}|${viewer.sub}`]);
       for (const [limit, key] of checks) {
         const retryAfter = await consume(limit, key);
         if (retryAfter) {
-          endResponse(
-            fetchAPI.Response.json(
-              { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
-              { status: 429, headers: { 'retry-after': String(retryAfter) } },
-            ),
-          );
+          const { body, headers } = rateLimited(retryAfter);
+          endResponse(fetchAPI.Response.json(body, { status: 429, headers }));
           return;
         }
       }
     },
   };
-  return { plugin, webhookTenantLimit: (tenantId) => consume(byTenant, tenantId) };
+  return {
+    plugin,
+    webhookAddressLimit: {
+      refused: (ip) => spent(byWebhookAddress, ip),
+      failed: async (ip) => void (await consume(byWebhookAddress, ip)),
+    },
+    webhookTenantLimit: (tenantId) => consume(byTenant, tenantId),
+  };
+}
+
+/** The 429's body and headers (GraphQL-shaped). */
+function rateLimited(retryAfter: number): { body: unknown; headers: Record<string, string> } {
+  return {
+    body: { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
+    headers: { 'retry-after': String(retryAfter) },
+  };
 }
 
 /** Seconds to wait when the key is over its limit, else null. */
@@ -76,10 +98,18 @@ async function consume(limit: RateLimiterAbstract | null, key: string): Promise<
   }
 }
 
-function clientIp(request: Request, serverContext: { req?: { socket?: { remoteAddress?: string } } }, trustProxy: boolean): string {
+/** Seconds to wait when the key has spent its budget, else null; spends nothing. */
+async function spent(limit: RateLimiterAbstract | null, key: string): Promise<number | null> {
+  const used = await limit?.get(key);
+  if (!limit || !used || used.consumedPoints < limit.points) return null;
+  return Math.max(1, Math.ceil(used.msBeforeNext / 1000));
+}
+
+/** The client's address: the first of X-Forwarded-For behind a trusted proxy, else the socket's peer. */
+export function clientAddress(forwardedFor: string | null | undefined, remoteAddress: string | undefined, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+    const forwarded = forwardedFor?.split(',')[0]?.trim();
     if (forwarded) return forwarded;
   }
-  return serverContext.req?.socket?.remoteAddress ?? 'unknown';
+  return remoteAddress ?? 'unknown';
 }

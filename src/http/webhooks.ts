@@ -1,9 +1,14 @@
 /**
- * POST /webhooks/zoho and /webhooks/moodle as a Yoga plugin (so tests reach it through
- * yoga.fetch). Order matters: size and type limits → tenant → signature over the raw bytes
- * (before any parsing) → JSON → events → the ingest pipeline, with bounded concurrency.
+ * POST /webhooks/zoho and /webhooks/moodle, whatever delivered the request: node:http ahead of
+ * Yoga in the server (webhook-server.ts serveWebhooks), a fetch Request in tests (App.fetch).
+ * Order matters: client address limit (of requests failing authentication) → size and type
+ * limits → tenant → signature over the raw bytes (before any parsing) → tenant limit → JSON →
+ * events → the ingest pipeline, with bounded concurrency. Every answer gets an access-log line and its request id in `x-request-id`.
+ *
+ * Why not a Yoga plugin (it was one until stop 18): the Fetch adapter made a Request, URL,
+ * Headers, body stream and Response per webhook and ran every plugin's onRequest: 15 % of the
+ * gateway's main thread in S3 (perf), for nothing a webhook uses.
  */
-import type { Plugin } from 'graphql-yoga';
 import { isSafeNumber, parse as parseLosslessJson } from 'lossless-json';
 import PQueue from 'p-queue';
 import { secretsEqual, verifySignature } from '../auth/signature.js';
@@ -16,7 +21,34 @@ import { DatabaseUnavailableError, type IngestResult, type Ingestor } from '../i
 import type { KeyedEvent } from '../ingest/raw-event.js';
 import { IngestInputError } from '../ingest/record.js';
 import type { Logger } from '../logger.js';
-import { readBodyWithin } from './bounded-body.js';
+import type { AddressLimit, Limit } from './rate-limits.js';
+import { elapsedMs, logRequest, requestIdFrom } from './request-log.js';
+
+/** A webhook request as the routes read it. */
+export interface WebhookRequest {
+  method: string;
+  /** Without the query string. */
+  path: string;
+  /** A header by its lower-case name. */
+  header(name: string): string | null;
+  /** The body's bytes, or null as soon as more than `limit` bytes have arrived (the rest is not read). */
+  body(limit: number): Promise<Uint8Array | null>;
+  clientIp: string;
+}
+
+export interface WebhookReply {
+  status: number;
+  headers: Record<string, string>;
+  /** Sent as JSON. */
+  body: unknown;
+}
+
+export interface Webhooks {
+  /** Whether `path` (without its query string) is a webhook route. */
+  routes(path: string): boolean;
+  /** The answer to a request on a webhook route; never throws. */
+  answer(request: WebhookRequest): Promise<WebhookReply>;
+}
 
 export interface WebhookOptions {
   ingestor: Ingestor;
@@ -28,26 +60,24 @@ export interface WebhookOptions {
   concurrency?: number;
   /** … and waiting for a turn (default 256); beyond that: 503 with Retry-After. */
   maxQueued?: number;
+  /** The client address' budget of requests failing authentication (rate-limits.ts AddressLimit), consulted first. */
+  addressLimit?: AddressLimit | undefined;
   /**
    * The tenant's webhook rate limit, consulted only once the request is authenticated (so an
-   * unsigned flood naming a tenant cannot lock its real sender out): seconds to wait, or null.
+   * unsigned flood naming a tenant cannot lock its real sender out).
    */
-  tenantLimit?: (tenantId: string) => Promise<number | null>;
+  tenantLimit?: Limit | undefined;
   /** Accepted clock skew of an X-Timestamp (default 300 s). */
   toleranceSeconds?: number;
+  /** Told of every answer (metrics). */
+  observe?: (route: string, status: number, seconds: number) => void;
 }
 
 const ROUTES = { '/webhooks/zoho': 'zoho', '/webhooks/moodle': 'moodle' } as const;
 type Sender = (typeof ROUTES)[keyof typeof ROUTES];
 
-/**
- * The server adapter's fetch API (onRequest's `fetchAPI`): its Response is written to the socket as
- * is, where the global (undici) one goes through a web stream: 0.6 → 0.4 ms of CPU per webhook (bench S3
- * with the ingest stubbed out, an experiment).
- */
-type FetchAPI = { Response: typeof Response };
-
-class HttpError extends Error {
+/** A refusal with its status (and headers); thrown by the routes and by what reads a request for them. */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -57,7 +87,7 @@ class HttpError extends Error {
   }
 }
 
-export function webhookRoutes(options: WebhookOptions): Plugin {
+export function webhookRoutes(options: WebhookOptions): Webhooks {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxQueued = options.maxQueued ?? 256;
   const toleranceSeconds = options.toleranceSeconds ?? 300;
@@ -66,36 +96,38 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
   /** Requests admitted and not yet answered: reading their body, looking up their tenant, queued or ingesting. */
   let admitted = 0;
 
-  async function handle(sender: Sender, request: Request, fetchAPI: FetchAPI): Promise<Response> {
-    if (request.method !== 'POST') throw new HttpError(405, `use POST for ${new URL(request.url).pathname}`, { allow: 'POST' });
-    const contentType = request.headers.get('content-type') ?? '';
+  async function handle(sender: Sender, request: WebhookRequest): Promise<WebhookReply> {
+    const retryAfter = await options.addressLimit?.refused(request.clientIp);
+    if (retryAfter) throw new HttpError(429, `rate limit of unauthenticated webhooks from ${request.clientIp} reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+    if (request.method !== 'POST') throw new HttpError(405, `use POST for ${request.path}`, { allow: 'POST' });
+    const contentType = request.header('content-type') ?? '';
     if (!/^application\/(.+\+)?json\b/i.test(contentType)) {
       throw new HttpError(415, `Content-Type must be application/json, got ${contentType ? JSON.stringify(contentType) : 'none'}`);
     }
-    const declared = Number(request.headers.get('content-length') ?? 0);
+    const declared = Number(request.header('content-length') ?? 0);
     if (declared > maxBodyBytes) throw new HttpError(413, `body of ${declared} bytes exceeds the limit of ${maxBodyBytes} bytes`);
     // Admission before anything that costs memory or a database connection (the tenant lookup):
     // a saturated instance answers 503 at once instead of piling requests up in front of the pool.
     if (admitted >= maxQueued + concurrency) throw saturated();
     admitted++;
     try {
-      return await admittedRequest(sender, request, fetchAPI);
+      return await admittedRequest(sender, request);
     } finally {
       admitted--;
     }
   }
 
-  async function admittedRequest(sender: Sender, request: Request, fetchAPI: FetchAPI): Promise<Response> {
-    const body = await readBodyWithin(request, maxBodyBytes);
+  async function admittedRequest(sender: Sender, request: WebhookRequest): Promise<WebhookReply> {
+    const body = await request.body(maxBodyBytes);
     if (!body) throw new HttpError(413, `body exceeds the limit of ${maxBodyBytes} bytes`);
 
-    const tenantId = request.headers.get('x-tenant-id')?.trim() || options.defaultTenant;
+    const tenantId = request.header('x-tenant-id')?.trim() || options.defaultTenant;
     const tenant = await tenantSecrets(db, tenantId).catch((error: unknown) => {
       throw unavailable(error);
     });
     // Replay window: with X-Timestamp (unix seconds) the signature covers `<timestamp>.<body>`,
     // and a timestamp outside the tolerance is refused even when the signature matches.
-    const timestamp = request.headers.get('x-timestamp');
+    const timestamp = request.header('x-timestamp');
     if (timestamp !== null) {
       const seconds = Number(timestamp);
       const skew = Math.abs(Date.now() / 1000 - seconds);
@@ -104,13 +136,13 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
       }
     }
     const signedBytes = timestamp === null ? body : Buffer.concat([Buffer.from(`${timestamp.trim()}.`), body]);
-    const signed = tenant !== null && verifySignature(signedBytes, request.headers.get('x-signature-256'), tenant.webhookSecret);
+    const signed = tenant !== null && verifySignature(signedBytes, request.header('x-signature-256'), tenant.webhookSecret);
 
     // Unsigned: only a Zoho Notifications-API callback carrying the tenant's channel token is
     // let through; any other unsigned body (malformed JSON included) is a 401, never a parse error.
     const json = signed ? parseJson(body) : sender === 'zoho' && tenant?.zohoChannelToken ? parseJsonOrUndefined(body) : undefined;
     if (!signed && !(tenant && isRecord(json) && isZohoNotification(json) && secretsEqual(json.token, tenant.zohoChannelToken))) {
-      throw new HttpError(401, request.headers.get('x-signature-256')
+      throw new HttpError(401, request.header('x-signature-256')
         ? `X-Signature-256 does not match the body for tenant "${tenantId}"`
         : 'missing X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the tenant\'s webhook secret>');
     }
@@ -127,25 +159,31 @@ export function webhookRoutes(options: WebhookOptions): Plugin {
     if (queue.size >= maxQueued) throw saturated();
     const results = await queue.add(() => options.ingestor.ingestEvents(tenantId, events));
     const accepted = results.some((r) => r.status !== 'REJECTED');
-    return fetchAPI.Response.json({ results: results.map(publicResult) }, { status: accepted ? 200 : 422 });
+    return { status: accepted ? 200 : 422, headers: {}, body: { results: results.map(publicResult) } };
+  }
+
+  function failed(error: unknown, path: string): WebhookReply {
+    const failure = error instanceof HttpError ? error : error instanceof DatabaseUnavailableError ? unavailable(error) : null;
+    if (!failure) {
+      options.log.error({ err: error, path }, 'webhook failed');
+      return { status: 500, headers: {}, body: { error: 'internal error; the event was not stored, retry it' } };
+    }
+    if (failure.status >= 500) options.log.warn({ path, status: failure.status }, failure.message);
+    return { status: failure.status, headers: { ...failure.headers }, body: { error: failure.message } };
   }
 
   return {
-    async onRequest({ url, request, endResponse, fetchAPI }) {
-      const sender = ROUTES[url.pathname as keyof typeof ROUTES];
-      if (!sender) return;
-      try {
-        endResponse(await handle(sender, request, fetchAPI));
-      } catch (error) {
-        const failure = error instanceof HttpError ? error : error instanceof DatabaseUnavailableError ? unavailable(error) : null;
-        if (!failure) {
-          options.log.error({ err: error, path: url.pathname }, 'webhook failed');
-          endResponse(fetchAPI.Response.json({ error: 'internal error; the event was not stored, retry it' }, { status: 500 }));
-          return;
-        }
-        if (failure.status >= 500) options.log.warn({ path: url.pathname, status: failure.status }, failure.message);
-        endResponse(fetchAPI.Response.json({ error: failure.message }, { status: failure.status, headers: failure.headers }));
-      }
+    routes: (path) => Object.hasOwn(ROUTES, path),
+    async answer(request) {
+      const started = performance.now();
+      const requestId = requestIdFrom(request.header('x-request-id'));
+      const reply = await handle(ROUTES[request.path as keyof typeof ROUTES], request).catch((error: unknown) => failed(error, request.path));
+      if (reply.status === 401) await options.addressLimit?.failed(request.clientIp).catch(() => {});
+      reply.headers['x-request-id'] = requestId;
+      const ms = elapsedMs(started);
+      logRequest(options.log, { requestId, method: request.method, path: request.path, status: reply.status, ms });
+      options.observe?.(request.path, reply.status, ms / 1000);
+      return reply;
     },
   };
 }

@@ -56,7 +56,7 @@ const RESULT_FIELDS = 'eventId status message';
 
 async function webhook(sender: 'zoho' | 'moodle', body: object): Promise<Reply[]> {
   const text = JSON.stringify(body);
-  const response = await app.yoga.fetch(`http://test/webhooks/${sender}`, {
+  const response = await app.fetch(`http://test/webhooks/${sender}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature-256': signBody(text, WEBHOOK_SECRET) },
     body: text,

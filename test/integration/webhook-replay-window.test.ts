@@ -15,7 +15,7 @@ function moodleUser(id: string) {
 
 async function post(body: string, timestamp: string | null, signedOver = timestamp === null ? body : `${timestamp}.${body}`) {
   const signature = `sha256=${createHmac('sha256', SECRET).update(signedOver).digest('hex')}`;
-  const response = await app.yoga.fetch('http://test/webhooks/moodle', {
+  const response = await app.fetch('http://test/webhooks/moodle', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature-256': signature, ...(timestamp === null ? {} : { 'x-timestamp': timestamp }) },
     body,

@@ -3,11 +3,12 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { signToken } from '../../src/auth/jwt.js';
+import { signBody } from '../../src/auth/signature.js';
 import { DASHBOARD_QUERY } from '../../src/dashboard-query.js';
 import { logRedaction, maskEmail } from '../../src/logger.js';
 import { createTestApp } from '../support/app.js';
 import { useFreshDatabase } from '../support/database.js';
-import { DEMO_MOODLE_USER_ID, JWT_SECRET } from '../support/fixtures.js';
+import { DEMO_MOODLE_USER_ID, JWT_SECRET, TEST_TENANTS } from '../support/fixtures.js';
 import { REDIS_URL, requireRedis, startDedicatedRedis, uniqueNamespace } from '../support/redis.js';
 import { paymentEvent, postWebhook } from '../support/webhooks.js';
 
@@ -50,6 +51,7 @@ describe('metrics', () => {
       'graphql_envelop_request_duration_bucket',
       'graphql_envelop_phase_execute_bucket',
       'campus_graph_ingest_outcomes_total{status="CREATED",source="ZOHO",module="BTEC_Payments"} 1',
+      'campus_graph_webhook_request_seconds_count{route="/webhooks/zoho",status="200"} 1',
       'campus_graph_parked_events',
       'campus_graph_response_cache_hits_total 1',
       'campus_graph_response_cache_misses_total',
@@ -145,6 +147,32 @@ describe('logs', () => {
     expect(requestLines.map((l) => l.requestId)).toEqual(expect.arrayContaining(['req-from-the-edge', madeId]));
     for (const line of requestLines) expect(line).toMatchObject({ method: 'POST', path: '/graphql', status: 200 });
     expect(JSON.stringify(lines)).not.toContain(token);
+  });
+
+  it('writes the same line for a webhook over a real port (served ahead of Yoga), and echoes its request id', async () => {
+    const { app, lines } = appWithCapturedLogs();
+    const base = `http://127.0.0.1:${await app.start(0, '127.0.0.1')}`;
+    const lina = await database.db.student.findFirstOrThrow({ where: { tenantId: 'default', moodleUserId: DEMO_MOODLE_USER_ID } });
+    const body = JSON.stringify(paymentEvent(lina.zohoId!, '7773000000000000002', '2.00', '2031-07-02T10:00:00+00:00'));
+    const signed = await fetch(`${base}/webhooks/zoho?source=crm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-signature-256': signBody(body, TEST_TENANTS[0].webhookSecret), 'x-request-id': 'zoho-delivery-1' },
+      body,
+    });
+    expect(signed.status).toBe(200);
+    expect(signed.headers.get('x-request-id')).toBe('zoho-delivery-1');
+    const unsigned = await fetch(`${base}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    const madeId = unsigned.headers.get('x-request-id');
+    expect(madeId).toMatch(/^[0-9a-f-]{36}$/);
+    const requestLines = lines.filter((l) => l.msg === 'request');
+    expect(requestLines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ requestId: 'zoho-delivery-1', method: 'POST', path: '/webhooks/zoho', status: 200, ms: expect.any(Number) }),
+        expect.objectContaining({ requestId: madeId, method: 'POST', path: '/webhooks/moodle', status: 401 }),
+      ]),
+    );
+    expect(requestLines.filter((l) => String(l.path).startsWith('/webhooks/'))).toHaveLength(2);
   });
 
   it('masks student emails and redacts secrets in whatever is logged', () => {

@@ -680,7 +680,7 @@ function generateCases(seed: number): Case[] {
 async function run(c: Case): Promise<Outcome> {
   const started = performance.now();
   try {
-    const response = await app.yoga.fetch(`http://test${c.path}`, { method: c.method, headers: { ...c.headers }, ...(c.body !== undefined ? { body: c.body } : {}) });
+    const response = await app.fetch(`http://test${c.path}`, { method: c.method, headers: { ...c.headers }, ...(c.body !== undefined ? { body: c.body } : {}) });
     const text = await response.text();
     return { case: c, status: response.status, text, ms: performance.now() - started };
   } catch (error) {
@@ -824,7 +824,7 @@ describe(`fuzz (FUZZ_SEED=${SEED})`, () => {
 
 describe('targeted hostile inputs', () => {
   const post = async (sender: 'zoho' | 'moodle', text: string, tenant = 'default') => {
-    const response = await app.yoga.fetch(`http://test/webhooks/${sender}`, {
+    const response = await app.fetch(`http://test/webhooks/${sender}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-tenant-id': tenant, 'x-signature-256': signBody(text, secretOf(tenant)) },
       body: text,

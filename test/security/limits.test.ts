@@ -352,6 +352,28 @@ describe('rate limits', () => {
     expect((await as('203.0.113.2')()).status).toBe(200);
   });
 
+  it('per IP on /webhooks over a real port: only requests failing authentication spend the address\'s budget; once spent, it is refused before its body is read', async () => {
+    const limited = app({ rateLimits: { ...LIMITS, perIp: 3 } });
+    const url = `http://127.0.0.1:${await limited.app.start(0, '127.0.0.1')}`;
+    const before = await tableChecksum(database.db);
+    // Signed, but not an event (422, nothing stored): a genuine sender, as many as it likes.
+    const body = JSON.stringify({ event: 'user_created', data: 'not an object' });
+    const genuine = () => fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature-256': signBody(body, TEST_TENANTS[0].webhookSecret) }, body });
+    expect(await statuses(6, genuine)).toEqual(Array(6).fill(422));
+    const unsigned = () => fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const stale = () => fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-timestamp': '1000000000', 'x-signature-256': signBody(`1000000000.${body}`, TEST_TENANTS[0].webhookSecret) }, body });
+    expect([...(await statuses(2, unsigned)), ...(await statuses(1, stale))]).toEqual([401, 401, 401]);
+    // Spent: the address is refused whatever it sends, signed or not, before the body is read.
+    const refused = await unsigned();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/rate limit of unauthenticated webhooks from 127\.0\.0\.1 reached; retry in \d+ s/);
+    expect((await genuine()).status).toBe(429);
+    // A separate budget from /graphql's.
+    expect((await post(url)).status).toBe(200);
+    expect(await tableChecksum(database.db)).toEqual(before);
+  });
+
   it('per tenant on /webhooks: the 6th webhook of a tenant in a minute is a 429 with Retry-After; the other tenant is unaffected', async () => {
     const limited = app({ rateLimits: { ...LIMITS, webhooksPerTenant: 5 } });
     const before = await tableChecksum(database.db);
@@ -359,7 +381,7 @@ describe('rate limits', () => {
     const webhook = async (tenant: string) => {
       const body = JSON.stringify({ module: 'BTEC_Students', operation: 'update', data: 'not a record', tenant });
       const secret = TEST_TENANTS.find((t) => t.id === tenant)!.webhookSecret;
-      return limited.app.yoga.fetch('http://test/webhooks/zoho', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': tenant, 'x-signature-256': signBody(body, secret) }, body });
+      return limited.app.fetch('http://test/webhooks/zoho', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': tenant, 'x-signature-256': signBody(body, secret) }, body });
     };
     expect(await statuses(5, () => webhook('default'))).toEqual(Array(5).fill(422));
     await expectRateLimited(await webhook('default'));
@@ -374,11 +396,11 @@ describe('rate limits', () => {
    */
   it('does not let unsigned requests spend a tenant\'s webhook budget', async () => {
     const limited = app({ rateLimits: { ...LIMITS, webhooksPerTenant: 5 } });
-    const junk = async () => limited.app.yoga.fetch('http://test/webhooks/moodle', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': 'default' }, body: '{}' });
+    const junk = async () => limited.app.fetch('http://test/webhooks/moodle', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': 'default' }, body: '{}' });
     const junkStatuses = await statuses(10, junk);
     expect(junkStatuses.slice(0, 5)).toEqual(Array(5).fill(401));
     const body = JSON.stringify({ event: 'user_created', data: 'not an object' });
-    const genuine = await limited.app.yoga.fetch('http://test/webhooks/moodle', {
+    const genuine = await limited.app.fetch('http://test/webhooks/moodle', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-tenant-id': 'default', 'x-signature-256': signBody(body, TEST_TENANTS[0].webhookSecret) },
       body,

@@ -12,7 +12,7 @@ export async function postWebhook(app: App, sender: 'zoho' | 'moodle', body: unk
   const secret = TEST_TENANTS.find((t) => t.id === tenant)?.webhookSecret;
   if (!secret) throw new Error(`no test tenant ${tenant}`);
   const text = JSON.stringify(body);
-  const response = await app.yoga.fetch(`http://test/webhooks/${sender}`, {
+  const response = await app.fetch(`http://test/webhooks/${sender}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature-256': signBody(text, secret), ...(tenant === 'default' ? {} : { 'x-tenant-id': tenant }) },
     body: text,
