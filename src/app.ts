@@ -54,7 +54,7 @@ export interface AppOptions {
   graphiql?: boolean;
   /** Answer introspection queries (default true; production default off, see config). */
   introspection?: boolean;
-  /** Requests per minute per viewer / IP on /graphql and per tenant on /webhooks; absent: no limits. */
+  /** Requests per minute per viewer / IP on /graphql, per tenant on /webhooks and, per IP, of webhooks failing authentication; absent: no limits. */
   rateLimits?: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
   /** Accepted clock skew of a webhook's X-Timestamp (default 300 s). */
   webhookToleranceSeconds?: number;
@@ -263,7 +263,8 @@ interface Enveloped {
 function connectRedis(url: string, namespace: string, log: Logger) {
   return {
     cacheClient: createRedis(url, log, 'cache', { keyPrefix: `${namespace}:cache:` }),
-    publishClient: createRedis(url, log, 'publish'),
+    // A committed batch publishes a message per event and two per student: one write for all of them.
+    publishClient: createRedis(url, log, 'publish', { enableAutoPipelining: true }),
     // A subscriber connection must queue its SUBSCRIBE until connected and re-subscribes on reconnect.
     subscribeClient: createRedis(url, log, 'subscribe', { enableOfflineQueue: true, maxRetriesPerRequest: null }),
   };

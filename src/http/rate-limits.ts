@@ -1,5 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ViewerResolver } from '../auth/viewer.js';
 
@@ -28,13 +29,18 @@ function limiter(points: number, name: string, options: RateLimitOptions): RateL
 export type Limit = (key: string) => Promise<number | null>;
 
 /**
- * A client address' budget of webhook requests that fail authentication: a genuine sender
- * never spends it (its tenant's budget limits it), a source of unsigned or badly signed
- * requests is refused before its body is read once it is spent.
+ * A client address' budget of webhook requests that fail authentication (401: no or a wrong
+ * signature, an X-Timestamp outside the window): a sender whose webhooks authenticate does not
+ * spend it (its tenant's budget limits it); once an address has spent it, whatever it sends is
+ * refused before its body is read.
  */
 export interface AddressLimit {
-  /** Seconds the address must wait, or null; spends nothing. */
-  refused: Limit;
+  /**
+   * Seconds the address must wait, or null; spends nothing and asks no one: the addresses found
+   * spent are remembered in this process (another instance learns of one at the address' next
+   * failure there), so a webhook costs no Redis round trip here.
+   */
+  refused: (ip: string) => number | null;
   /** Spends one point for a request from the address that failed authentication. */
   failed: (ip: string) => Promise<void>;
 }
@@ -70,10 +76,7 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
   };
   return {
     plugin,
-    webhookAddressLimit: {
-      refused: (ip) => spent(byWebhookAddress, ip),
-      failed: async (ip) => void (await consume(byWebhookAddress, ip)),
-    },
+    webhookAddressLimit: addressLimit(byWebhookAddress),
     webhookTenantLimit: (tenantId) => consume(byTenant, tenantId),
   };
 }
@@ -98,11 +101,29 @@ async function consume(limit: RateLimiterAbstract | null, key: string): Promise<
   }
 }
 
-/** Seconds to wait when the key has spent its budget, else null; spends nothing. */
-async function spent(limit: RateLimiterAbstract | null, key: string): Promise<number | null> {
-  const used = await limit?.get(key);
-  if (!limit || !used || used.consumedPoints < limit.points) return null;
-  return Math.max(1, Math.ceil(used.msBeforeNext / 1000));
+function addressLimit(limit: RateLimiterAbstract | null): AddressLimit {
+  /** Address → when its budget comes back (epoch ms). */
+  const spentUntil = new LRUCache<string, number>({ max: 10_000 });
+  return {
+    refused(ip) {
+      const until = spentUntil.get(ip);
+      if (until === undefined) return null;
+      const wait = until - Date.now();
+      if (wait > 0) return Math.max(1, Math.ceil(wait / 1000));
+      spentUntil.delete(ip);
+      return null;
+    },
+    async failed(ip) {
+      if (!limit) return;
+      try {
+        const used = await limit.consume(ip);
+        if (used.consumedPoints >= limit.points) spentUntil.set(ip, Date.now() + used.msBeforeNext);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        spentUntil.set(ip, Date.now() + rejection.msBeforeNext);
+      }
+    },
+  };
 }
 
 /** The client's address: the first of X-Forwarded-For behind a trusted proxy, else the socket's peer. */

@@ -26,7 +26,7 @@ export function serveWebhooks(webhooks: Webhooks, options: { trustProxy: boolean
       const value = req.headers[name];
       return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
     };
-    let bodyRead = false;
+    let body: 'unread' | 'read' | 'left' = 'unread';
     void webhooks
       .answer({
         method: req.method ?? 'GET',
@@ -34,12 +34,13 @@ export function serveWebhooks(webhooks: Webhooks, options: { trustProxy: boolean
         header,
         clientIp: clientAddress(header('x-forwarded-for'), req.socket.remoteAddress, options.trustProxy),
         body: async (limit) => {
-          const body = await readNodeBody(req, limit);
-          bodyRead = body !== null;
-          return body;
+          body = 'left';
+          const bytes = await readNodeBody(req, limit);
+          if (bytes) body = 'read';
+          return bytes;
         },
       })
-      .then((reply) => send(res, reply, bodyRead || req.complete))
+      .then((reply) => send(res, reply, body === 'read' || req.complete || (body === 'unread' && discardable(req, webhooks.maxBodyBytes))))
       .catch(() => res.destroy());
     return true;
   };
@@ -54,56 +55,64 @@ export async function fetchWebhook(webhooks: Webhooks, request: Request): Promis
     clientIp: 'unknown',
     body: (limit) => readBodyWithin(request, limit),
   });
-  return Response.json(reply.body, { status: reply.status, headers: reply.headers });
+  return new Response(JSON.stringify(reply.body), { status: reply.status, headers: { ...reply.headers, 'content-type': CONTENT_TYPE } });
 }
+
+const CONTENT_TYPE = 'application/json; charset=utf-8';
+const cutOff = () => new HttpError(400, 'the connection closed before the whole body arrived');
 
 /**
  * A request body's bytes, or null as soon as more than `limit` bytes have arrived (the rest is
- * not read). A body cut off by the client is a 400 (answered to no one).
+ * not read). A body whose connection closes (or closed already) before its end is a 400,
+ * answered to no one.
  */
-function readNodeBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+export function readNodeBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
+    // Closed while the request waited for its turn: no event would come any more.
+    if (req.destroyed || req.readableAborted) return reject(cutOff());
     const chunks: Buffer[] = [];
     let size = 0;
     const done = () => {
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      req.off('data', onData).off('end', onEnd).off('error', onClosed).off('close', onClosed);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        done();
-        req.pause();
-        resolve(null);
-      } else chunks.push(chunk);
+      if (size <= limit) return void chunks.push(chunk);
+      done();
+      req.pause();
+      resolve(null);
     };
     const onEnd = () => {
       done();
       resolve(Buffer.concat(chunks, size));
     };
-    const onError = (error: Error) => {
+    // A request stream fails ("aborted", ECONNRESET) only when its connection does.
+    const onClosed = () => {
       done();
-      reject(error);
+      reject(cutOff());
     };
-    const onClose = () => {
-      done();
-      reject(new HttpError(400, 'the connection closed before the whole body arrived'));
-    };
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+    req.on('data', onData).on('end', onEnd).on('error', onClosed).on('close', onClosed);
   });
 }
 
+/** An unread body Node may discard after the reply, keeping the connection: one of a declared, accepted length. */
+function discardable(req: IncomingMessage, maxBodyBytes: number): boolean {
+  const declared = req.headers['content-length'];
+  return declared !== undefined && req.headers['transfer-encoding'] === undefined && Number(declared) <= maxBodyBytes;
+}
+
 /**
- * Writes the reply. When the body was not read to its end (an early refusal, or over the limit),
- * the connection closes after the reply: what is left of the body is not read.
+ * Writes the reply. When what is left of the body cannot be discarded (one cut short over the
+ * limit, or chunked and unread), the connection closes after the reply instead.
  */
-function send(res: ServerResponse, reply: WebhookReply, bodyRead: boolean): void {
+function send(res: ServerResponse, reply: WebhookReply, keepAlive: boolean): void {
   if (res.destroyed) return;
   const text = JSON.stringify(reply.body);
   res.writeHead(reply.status, {
     ...reply.headers,
-    'content-type': 'application/json; charset=utf-8',
+    'content-type': CONTENT_TYPE,
     'content-length': Buffer.byteLength(text),
-    ...(bodyRead ? {} : { connection: 'close' }),
+    ...(keepAlive ? {} : { connection: 'close' }),
   });
   res.end(text);
 }

@@ -44,6 +44,8 @@ export interface WebhookReply {
 }
 
 export interface Webhooks {
+  /** Largest accepted body. */
+  readonly maxBodyBytes: number;
   /** Whether `path` (without its query string) is a webhook route. */
   routes(path: string): boolean;
   /** The answer to a request on a webhook route; never throws. */
@@ -97,7 +99,7 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
   let admitted = 0;
 
   async function handle(sender: Sender, request: WebhookRequest): Promise<WebhookReply> {
-    const retryAfter = await options.addressLimit?.refused(request.clientIp);
+    const retryAfter = options.addressLimit?.refused(request.clientIp);
     if (retryAfter) throw new HttpError(429, `rate limit of unauthenticated webhooks from ${request.clientIp} reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
     if (request.method !== 'POST') throw new HttpError(405, `use POST for ${request.path}`, { allow: 'POST' });
     const contentType = request.header('content-type') ?? '';
@@ -156,7 +158,7 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
       if (error instanceof IngestInputError) throw new HttpError(422, error.message);
       throw error;
     }
-    if (queue.size >= maxQueued) throw saturated();
+    if (queue.pending >= concurrency && queue.size >= maxQueued) throw saturated();
     const results = await queue.add(() => options.ingestor.ingestEvents(tenantId, events));
     const accepted = results.some((r) => r.status !== 'REJECTED');
     return { status: accepted ? 200 : 422, headers: {}, body: { results: results.map(publicResult) } };
@@ -173,6 +175,7 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
   }
 
   return {
+    maxBodyBytes,
     routes: (path) => Object.hasOwn(ROUTES, path),
     async answer(request) {
       const started = performance.now();

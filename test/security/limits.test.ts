@@ -363,9 +363,11 @@ describe('rate limits', () => {
     const unsigned = () => fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const stale = () => fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-timestamp': '1000000000', 'x-signature-256': signBody(`1000000000.${body}`, TEST_TENANTS[0].webhookSecret) }, body });
     expect([...(await statuses(2, unsigned)), ...(await statuses(1, stale))]).toEqual([401, 401, 401]);
-    // Spent: the address is refused whatever it sends, signed or not, before the body is read.
-    const refused = await unsigned();
+    // Spent: the address is refused whatever it sends, signed or not, before the body is read
+    // (a body over the limit, not read, closes the connection after the reply).
+    const refused = await fetch(`${url}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(1536 * 1024) });
     expect(refused.status).toBe(429);
+    expect(refused.headers.get('connection')).toBe('close');
     expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(((await refused.json()) as { error: string }).error).toMatch(/rate limit of unauthenticated webhooks from 127\.0\.0\.1 reached; retry in \d+ s/);
     expect((await genuine()).status).toBe(429);
