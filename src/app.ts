@@ -19,14 +19,14 @@ import { adminPage } from './http/admin-page.js';
 import { graphqlBodyLimit } from './http/body-limit.js';
 import { guardServiceSdl, paramsGuard } from './http/params-guard.js';
 import { queryCostLimit } from './http/query-cost.js';
-import { rateLimits } from './http/rate-limits.js';
+import { clientAddressOf, rateLimits } from './http/rate-limits.js';
 import { requestLog } from './http/request-log.js';
 import { signedGraphQLRequests } from './http/signed-graphql.js';
 import { fetchWebhook, serveWebhooks } from './http/webhook-server.js';
 import { webhookRoutes } from './http/webhooks.js';
 import { compiledStudentReads } from './read/compiled-reads.js';
 import { Ingestor } from './ingest/pipeline.js';
-import type { Config } from './config.js';
+import type { Config, TrustProxy } from './config.js';
 import type { Logger } from './logger.js';
 import { NotificationResolver, createZohoClient, type ZohoClient } from './zoho/index.js';
 import { createSyncPubSub, type PubSub } from './pubsub.js';
@@ -55,7 +55,7 @@ export interface AppOptions {
   /** Answer introspection queries (default true; production default off, see config). */
   introspection?: boolean;
   /** Requests per minute per viewer / IP on /graphql, per tenant on /webhooks and, per IP, of webhooks failing authentication; absent: no limits. */
-  rateLimits?: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
+  rateLimits?: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: TrustProxy };
   /** Accepted clock skew of a webhook's X-Timestamp (default 300 s). */
   webhookToleranceSeconds?: number;
   /** How long stop() lets in-flight requests finish before closing their sockets (default 25 s). */
@@ -166,7 +166,7 @@ export function buildApp(options: AppOptions): App {
     toleranceSeconds: options.webhookToleranceSeconds,
     observe: metrics.observeWebhook,
   });
-  const webhookListener = serveWebhooks(webhooks, { trustProxy: options.rateLimits?.trustProxy ?? false });
+  const webhookListener = serveWebhooks(webhooks, { clientAddress: clientAddressOf(options.rateLimits?.trustProxy ?? false) });
   const server = createServer((req, res) => {
     if (!webhookListener(req, res)) void yoga(req, res);
   });

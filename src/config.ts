@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /**
@@ -23,6 +24,32 @@ const booleanFlag = z
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * Which proxies in front of the gateway report the client's address in X-Forwarded-For: none
+ * (`false`), every hop (`true`: the leftmost entry, safe only when the first proxy overwrites the
+ * header), the nearest N hops (`1`: the address the one proxy saw), or the proxies' addresses
+ * and subnets (`loopback, 10.0.0.0/8`: the nearest address not among them), as proxy-addr
+ * (Express' `trust proxy`) reads them.
+ */
+export type TrustProxy = boolean | number | string[];
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): TrustProxy => {
+    const lower = value.toLowerCase();
+    if (['', 'false', 'no', '0'].includes(lower)) return false;
+    if (['true', 'yes'].includes(lower)) return true;
+    if (/^\d+$/.test(lower)) return Number(lower);
+    const proxies = value.split(',').map((p) => p.trim()).filter(Boolean);
+    try {
+      proxyaddr.compile(proxies);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `expected false, true, a number of hops, or proxy addresses/subnets (loopback, 10.0.0.0/8): ${(error as Error).message}` });
+      return z.NEVER;
+    }
+    return proxies;
+  });
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -56,7 +83,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_VIEWER: z.coerce.number().int().min(0).default(600),
   RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1200),
   RATE_LIMIT_WEBHOOKS_PER_TENANT: z.coerce.number().int().min(0).default(12000),
-  TRUST_PROXY: booleanFlag.default(false),
+  TRUST_PROXY: trustProxy.default(false),
   WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).default(300),
 });
 
@@ -75,7 +102,7 @@ export interface Config {
   cache: { ttlSeconds: number };
   graphql: { introspection: boolean };
   /** Requests per minute (0: off). */
-  rateLimits: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: boolean };
+  rateLimits: { perViewer: number; perIp: number; webhooksPerTenant: number; trustProxy: TrustProxy };
   webhooks: { toleranceSeconds: number };
   tenancy: { defaultTenant: string; webhookSecret: string | undefined; zohoChannelToken: string | undefined };
   zoho:

@@ -1,8 +1,11 @@
 import type { Plugin } from 'graphql-yoga';
+import type { IncomingMessage } from 'node:http';
 import type { Redis } from 'ioredis';
+import proxyaddr from 'proxy-addr';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ViewerResolver } from '../auth/viewer.js';
+import type { TrustProxy } from '../config.js';
 
 export interface RateLimitOptions {
   /** Requests per minute; 0 turns a limit off. */
@@ -13,8 +16,8 @@ export interface RateLimitOptions {
   redis?: Redis | undefined;
   namespace: string;
   viewers: ViewerResolver;
-  /** Take the client address from X-Forwarded-For (behind a trusted proxy). */
-  trustProxy: boolean;
+  /** Which proxies report the client address in X-Forwarded-For (config.ts TrustProxy). */
+  trustProxy: TrustProxy;
 }
 
 function limiter(points: number, name: string, options: RateLimitOptions): RateLimiterAbstract | null {
@@ -56,12 +59,12 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
   const byIp = limiter(options.perIp, 'ip', options);
   const byWebhookAddress = limiter(options.perIp, 'webhook-address', options);
   const byTenant = limiter(options.webhooksPerTenant, 'webhook-tenant', options);
+  const clientAddress = clientAddressOf(options.trustProxy);
 
   const plugin: Plugin = {
     async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       if (!url.pathname.startsWith('/graphql')) return;
-      const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket;
-      const checks: [RateLimiterAbstract | null, string][] = [[byIp, clientAddress(request.headers.get('x-forwarded-for'), socket?.remoteAddress, options.trustProxy)]];
+      const checks: [RateLimiterAbstract | null, string][] = [[byIp, clientAddress((serverContext as { req?: IncomingMessage }).req)]];
       const viewer = await options.viewers.viewerOf(request).catch(() => null);
       if (viewer) checks.push([byViewer, `${viewer.tenant}|${viewer.sub}`]);
       for (const [limit, key] of checks) {
@@ -126,11 +129,12 @@ function addressLimit(limit: RateLimiterAbstract | null): AddressLimit {
   };
 }
 
-/** The client's address: the first of X-Forwarded-For behind a trusted proxy, else the socket's peer. */
-export function clientAddress(forwardedFor: string | null | undefined, remoteAddress: string | undefined, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = forwardedFor?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  return remoteAddress ?? 'unknown';
+/**
+ * The client's address of a request (proxy-addr): the socket's peer, or behind trusted proxies
+ * (config.ts TrustProxy) the nearest X-Forwarded-For entry they did not add. No request (a
+ * fetch without a socket): 'unknown'.
+ */
+export function clientAddressOf(trust: TrustProxy): (req: IncomingMessage | undefined) => string {
+  const trusted = trust === false ? null : trust === true ? () => true : typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : proxyaddr.compile(trust);
+  return (req) => (!req ? 'unknown' : trusted ? proxyaddr(req, trusted) : (req.socket.remoteAddress ?? 'unknown'));
 }

@@ -4,7 +4,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBodyWithin } from './bounded-body.js';
-import { clientAddress } from './rate-limits.js';
 import { HttpError, type WebhookReply, type Webhooks } from './webhooks.js';
 
 /** The path of a request target (origin form, or absolute form as a proxy sends it), without its query string. */
@@ -18,7 +17,7 @@ function pathOf(target: string): string {
  * A node:http listener for the webhook routes: answers a request on one of them and returns
  * true; returns false, touching nothing, for any other path (the caller hands it to Yoga).
  */
-export function serveWebhooks(webhooks: Webhooks, options: { trustProxy: boolean }): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function serveWebhooks(webhooks: Webhooks, options: { clientAddress: (req: IncomingMessage) => string }): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const path = pathOf(req.url ?? '/');
     if (!webhooks.routes(path)) return false;
@@ -32,7 +31,7 @@ export function serveWebhooks(webhooks: Webhooks, options: { trustProxy: boolean
         method: req.method ?? 'GET',
         path,
         header,
-        clientIp: clientAddress(header('x-forwarded-for'), req.socket.remoteAddress, options.trustProxy),
+        clientIp: options.clientAddress(req),
         body: async (limit) => {
           body = 'left';
           const bytes = await readNodeBody(req, limit);

@@ -31,7 +31,7 @@ beforeAll(async () => {
     },
   });
   const webhooks = webhookRoutes({ ingestor: new Ingestor(), log: pino({ level: 'debug' }, sink), defaultTenant: 'default', concurrency: 1, maxQueued: 0 });
-  const listener = serveWebhooks(webhooks, { trustProxy: false });
+  const listener = serveWebhooks(webhooks, { clientAddress: (req) => req.socket.remoteAddress ?? 'unknown' });
   server = createServer((req, res) => {
     if (!listener(req, res)) res.writeHead(404).end();
   });

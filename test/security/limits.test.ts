@@ -350,6 +350,19 @@ describe('rate limits', () => {
     expect(await statuses(5, as('203.0.113.1'))).toEqual(Array(5).fill(200));
     await expectRateLimited(await as('203.0.113.1')());
     expect((await as('203.0.113.2')()).status).toBe(200);
+
+    // One trusted hop (the proxy at 127.0.0.1 appends what it saw): what the client itself wrote
+    // in X-Forwarded-For buys nothing, on /graphql and on /webhooks alike.
+    const oneHop = app({ rateLimits: { ...LIMITS, perIp: 3, trustProxy: 1 } });
+    const oneHopUrl = `http://127.0.0.1:${await oneHop.app.start(0, '127.0.0.1')}`;
+    let forged = 0;
+    const forging = () => post(oneHopUrl, { headers: { 'x-forwarded-for': `10.0.0.${++forged}, 203.0.113.5` } });
+    expect(await statuses(3, forging)).toEqual(Array(3).fill(200));
+    await expectRateLimited(await forging());
+    expect((await post(oneHopUrl, { headers: { 'x-forwarded-for': '203.0.113.5, 203.0.113.6' } })).status).toBe(200);
+    const unsigned = () => fetch(`${oneHopUrl}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.0.1.${++forged}, 203.0.113.5` }, body: '{}' });
+    expect(await statuses(3, unsigned)).toEqual(Array(3).fill(401));
+    expect((await unsigned()).status).toBe(429);
   });
 
   it('per IP on /webhooks over a real port: only requests failing authentication spend the address\'s budget; once spent, it is refused before its body is read', async () => {
