@@ -28,9 +28,10 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 /**
  * Which proxies in front of the gateway report the client's address in X-Forwarded-For: none
  * (`false`), every hop (`true`: the leftmost entry, safe only when the first proxy overwrites the
- * header), the nearest N hops (`1`: the address the one proxy saw), or the proxies' addresses
- * and subnets (`loopback, 10.0.0.0/8`: the nearest address not among them), as proxy-addr
- * (Express' `trust proxy`) reads them.
+ * header), the nearest N hops (`1`: the address the one proxy saw; safe only when the port is
+ * reachable through the proxies alone), or the proxies' addresses and subnets (`loopback,
+ * 10.0.0.0/8`: the nearest address not among them), as proxy-addr (Express' `trust proxy`)
+ * reads them. (Until stop 18 the variable was a boolean flag, and `1` meant `true`.)
  */
 export type TrustProxy = boolean | number | string[];
 const trustProxy = z
@@ -41,11 +42,21 @@ const trustProxy = z
     if (['', 'false', 'no', '0'].includes(lower)) return false;
     if (['true', 'yes'].includes(lower)) return true;
     if (/^\d+$/.test(lower)) return Number(lower);
-    const proxies = value.split(',').map((p) => p.trim()).filter(Boolean);
-    try {
-      proxyaddr.compile(proxies);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `expected false, true, a number of hops, or proxy addresses/subnets (loopback, 10.0.0.0/8): ${(error as Error).message}` });
+    const proxies = lower.split(',').map((p) => p.trim());
+    const problem = (() => {
+      if (proxies.some((p) => !p)) return 'an empty entry';
+      // ipaddr.js would read a bare number as an IPv4 address (2 → 0.0.0.2).
+      const number = proxies.find((p) => /^\d+$/.test(p));
+      if (number) return `${number} is a number of hops only on its own`;
+      try {
+        proxyaddr.compile(proxies);
+        return null;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `expected false, true, a number of trusted hops, or comma-separated proxy addresses, subnets and names (loopback, linklocal, uniquelocal), e.g. "loopback, 10.0.0.0/8": ${problem}` });
       return z.NEVER;
     }
     return proxies;

@@ -1,5 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Redis } from 'ioredis';
 import proxyaddr from 'proxy-addr';
 import { LRUCache } from 'lru-cache';
@@ -136,5 +137,25 @@ function addressLimit(limit: RateLimiterAbstract | null): AddressLimit {
  */
 export function clientAddressOf(trust: TrustProxy): (req: IncomingMessage | undefined) => string {
   const trusted = trust === false ? null : trust === true ? () => true : typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : proxyaddr.compile(trust);
-  return (req) => (!req ? 'unknown' : trusted ? proxyaddr(req, trusted) : (req.socket.remoteAddress ?? 'unknown'));
+  return (req) => {
+    if (!req) return 'unknown';
+    const peer = plainAddress(req.socket.remoteAddress) ?? 'unknown';
+    // A forwarded entry that is no address (garbage) keys on the peer, not on whatever it says.
+    return trusted ? (plainAddress(proxyaddr(req, trusted)) ?? peer) : peer;
+  };
+}
+
+/**
+ * One key per client however it is written: without a port (`203.0.113.5:51234`, `[2001:db8::1]:443`,
+ * as some proxies append them) and IPv4-mapped IPv6 as IPv4; null for what is not an address.
+ */
+function plainAddress(written: string | undefined): string | null {
+  if (!written) return null;
+  let address = written.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) address = bracketed[1]!;
+  else if (/^[\d.]+:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(':'));
+  const mapped = /^::ffff:([\d.]+)$/i.exec(address);
+  if (mapped) address = mapped[1]!;
+  return isIP(address) ? address.toLowerCase() : null;
 }

@@ -363,6 +363,9 @@ describe('rate limits', () => {
     const unsigned = () => fetch(`${oneHopUrl}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.0.1.${++forged}, 203.0.113.5` }, body: '{}' });
     expect(await statuses(3, unsigned)).toEqual(Array(3).fill(401));
     expect((await unsigned()).status).toBe(429);
+    // The address the proxy saw is the key: another one has its own budget.
+    const other = await fetch(`${oneHopUrl}/webhooks/moodle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.5, 203.0.113.77' }, body: '{}' });
+    expect(other.status).toBe(401);
   });
 
   it('per IP on /webhooks over a real port: only requests failing authentication spend the address\'s budget; once spent, it is refused before its body is read', async () => {

@@ -33,6 +33,17 @@ describe('client address', () => {
     expect(clientAddressOf(['10.0.0.0/8'])(from('198.51.100.7', '6.6.6.6'))).toBe('198.51.100.7');
   });
 
+  it('keys one client one way: no port, IPv4-mapped as IPv4, garbage as the peer, no peer as unknown', () => {
+    expect(clientAddressOf(1)(from('10.0.0.2', '203.0.113.5:51234'))).toBe('203.0.113.5');
+    expect(clientAddressOf(1)(from('10.0.0.2', '[2001:DB8::1]:443'))).toBe('2001:db8::1');
+    expect(clientAddressOf(['loopback'])(from('::ffff:127.0.0.1', '::ffff:203.0.113.5'))).toBe('203.0.113.5');
+    expect(clientAddressOf(false)(from('::ffff:198.51.100.7'))).toBe('198.51.100.7');
+    expect(clientAddressOf(1)(from('10.0.0.2', 'not-an-address'))).toBe('10.0.0.2');
+    const gone = { socket: {}, connection: {}, headers: { 'x-forwarded-for': '203.0.113.5' } } as unknown as IncomingMessage;
+    expect([clientAddressOf(false)(gone), clientAddressOf(true)(gone)]).toEqual(['unknown', '203.0.113.5']);
+    expect(clientAddressOf(1)({ socket: {}, connection: {}, headers: {} } as unknown as IncomingMessage)).toBe('unknown');
+  });
+
   it('reads TRUST_PROXY as false, true, a number of hops or proxy addresses, and refuses anything else by name', () => {
     const trust = (value: string) => parseConfig({ TRUST_PROXY: value }).rateLimits.trustProxy;
     expect([trust(''), trust('false'), trust('0'), trust('no')]).toEqual([false, false, false, false]);
@@ -40,8 +51,12 @@ describe('client address', () => {
     expect(trust('1')).toBe(1);
     expect(trust('2')).toBe(2);
     expect(trust(' loopback, 10.0.0.0/8 ')).toEqual(['loopback', '10.0.0.0/8']);
+    expect(trust('LoopBack,UNIQUELOCAL')).toEqual(['loopback', 'uniquelocal']);
+    for (const [value, problem] of [[',', 'an empty entry'], ['loopback,,10.0.0.1', 'an empty entry'], ['2,3', '2 is a number of hops only on its own'], ['loopback 10.0.0.0/8', 'invalid IP address']]) {
+      expect(() => trust(value!), value).toThrow(problem!);
+    }
     expect(parseConfig({}).rateLimits.trustProxy).toBe(false);
     expect(() => trust('the proxy')).toThrow(ConfigError);
-    expect(() => trust('the proxy')).toThrow(/TRUST_PROXY: expected false, true, a number of hops, or proxy addresses\/subnets/);
+    expect(() => trust('the proxy')).toThrow(/TRUST_PROXY: expected false, true, a number of trusted hops, or comma-separated proxy addresses, subnets and names/);
   });
 });
