@@ -68,6 +68,13 @@ export interface AppOptions {
  * limited by http/query-cost.ts instead of armor's, which cannot see variables.
  */
 export const MAX_QUERY_COST = 25_000;
+
+/**
+ * A request's head and body must arrive within this (Node: 408, connection closed); a client
+ * trickling a body holds a webhook admission slot no longer. Node's default is 300 s, checked
+ * every 30 s.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
 const QUERY_LIMITS = {
   maxDepth: { n: 12 },
   costLimit: { enabled: false },
@@ -167,7 +174,7 @@ export function buildApp(options: AppOptions): App {
     observe: metrics.observeWebhook,
   });
   const webhookListener = serveWebhooks(webhooks, { clientAddress: clientAddressOf(options.rateLimits?.trustProxy ?? false) });
-  const server = createServer((req, res) => {
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => {
     if (!webhookListener(req, res)) void yoga(req, res);
   });
   sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });

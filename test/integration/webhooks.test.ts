@@ -5,6 +5,7 @@
  * row of every table (test/support/checksum.ts), not against a row count.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../src/auth/signature.js';
@@ -945,6 +946,36 @@ describe('concurrency', () => {
       expect(text.status).toBe(415);
       expect(text.headers.get('content-type')).toBe('application/json; charset=utf-8');
       expect(((await text.json()) as { error: string }).error).toBe('Content-Type must be application/json, got "text/plain"');
+    });
+
+    it('over HTTP: a body trickling in slower than the request timeout (30 s) is cut off with 408, stores nothing, and the server goes on', async () => {
+      const before = await tableChecksum(database.db);
+      const timeouts = { request: app.server.requestTimeout, headers: app.server.headersTimeout };
+      expect(timeouts).toEqual({ request: 30_000, headers: 30_000 });
+      // (Node swaps the two when the headers' is the longer.)
+      app.server.requestTimeout = app.server.headersTimeout = 300;
+      try {
+        const raw = JSON.stringify(moodleUserCreated());
+        const started = performance.now();
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(Number(new URL(base).port), '127.0.0.1', () => {
+            socket.write(`POST /webhooks/moodle HTTP/1.1\r\nHost: test\r\ncontent-type: application/json\r\nx-signature-256: ${signBody(raw, SECRET.default)}\r\ncontent-length: ${raw.length}\r\n\r\n${raw.slice(0, 10)}`);
+          });
+          let text = '';
+          socket.on('data', (chunk) => (text += String(chunk)));
+          socket.on('close', () => resolve(text));
+          socket.on('error', reject);
+        });
+        expect(answer).toMatch(/^HTTP\/1\.1 408/);
+        // Cut at the timeout (checked every second), not after Node's default 300 s.
+        expect(performance.now() - started).toBeLessThan(5_000);
+      } finally {
+        app.server.requestTimeout = timeouts.request;
+        app.server.headersTimeout = timeouts.headers;
+      }
+      expect(await tableChecksum(database.db)).toEqual(before);
+      const whole = await readReply(await fetch(`${base}/webhooks/moodle`, requestInit(moodleUserCreated())));
+      expect(whole.status, problem(whole)).toBe(200);
     });
 
     it('413 over HTTP for an oversized body, declared or chunked', async () => {
