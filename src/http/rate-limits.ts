@@ -106,25 +106,21 @@ async function consume(limit: RateLimiterAbstract | null, key: string): Promise<
 }
 
 function addressLimit(limit: RateLimiterAbstract | null): AddressLimit {
-  /** Address → when its budget comes back (epoch ms). */
-  const spentUntil = new LRUCache<string, number>({ max: 10_000 });
+  /** The addresses found spent, each until its budget comes back (the entry's TTL). */
+  const spent = new LRUCache<string, true>({ max: 10_000 });
   return {
     refused(ip) {
-      const until = spentUntil.get(ip);
-      if (until === undefined) return null;
-      const wait = until - Date.now();
-      if (wait > 0) return Math.max(1, Math.ceil(wait / 1000));
-      spentUntil.delete(ip);
-      return null;
+      const wait = spent.getRemainingTTL(ip);
+      return wait > 0 ? Math.max(1, Math.ceil(wait / 1000)) : null;
     },
     async failed(ip) {
       if (!limit) return;
       try {
         const used = await limit.consume(ip);
-        if (used.consumedPoints >= limit.points) spentUntil.set(ip, Date.now() + used.msBeforeNext);
+        if (used.consumedPoints >= limit.points) spent.set(ip, true, { ttl: used.msBeforeNext });
       } catch (rejection) {
         if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        spentUntil.set(ip, Date.now() + rejection.msBeforeNext);
+        spent.set(ip, true, { ttl: rejection.msBeforeNext });
       }
     },
   };

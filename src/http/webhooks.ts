@@ -3,7 +3,8 @@
  * Yoga in the server (webhook-server.ts serveWebhooks), a fetch Request in tests (App.fetch).
  * Order matters: client address limit (of requests failing authentication) → size and type
  * limits → tenant → signature over the raw bytes (before any parsing) → tenant limit → JSON →
- * events → the ingest pipeline, with bounded concurrency. Every answer gets an access-log line and its request id in `x-request-id`.
+ * events → the ingest pipeline, with bounded concurrency. Every answer gets an access-log line
+ * and its request id in `x-request-id`.
  *
  * Why not a Yoga plugin (it was one until stop 18): the Fetch adapter made a Request, URL,
  * Headers, body stream and Response per webhook and ran every plugin's onRequest: 15 % of the

@@ -937,7 +937,7 @@ describe('concurrency', () => {
       expect(maxConnections).toBeLessThanOrEqual(POOL_SIZE);
     }, 240_000);
 
-    it('over HTTP: 405 and 415 before the body is read, with the reason', async () => {
+    it('over HTTP: 405 and 415 with the reason, as JSON; a query string does not change the route', async () => {
       const get = await fetch(`${base}/webhooks/zoho`);
       expect(get.status).toBe(405);
       expect(get.headers.get('allow')).toBe('POST');
