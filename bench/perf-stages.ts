@@ -10,7 +10,7 @@
  *   perf record -o /tmp/s3.data -a -F 997 -g -- sleep 12
  *   perf script -i /tmp/s3.data -F comm,pid,tid,ip,sym,dso > /tmp/s3.txt
  *   npx tsx bench/perf-stages.ts /tmp/s3.txt            # threads by samples
- *   npx tsx bench/perf-stages.ts /tmp/s3.txt <pid/tid>  # that thread's stages
+ *   npx tsx bench/perf-stages.ts /tmp/s3.txt <pid/tid>  # that thread's stages (a gateway or a Postgres backend)
  *
  * A sample belongs to the first stage (in the order below) with a frame anywhere in its stack.
  * JS frames resolve through /tmp/perf-<pid>.map (the node flag writes it; perf script reads it);
@@ -31,6 +31,23 @@ const STAGES: [string, RegExp][] = [
   ['GraphQL execution', /node_modules\/graphql\/|@pothos|graphql-jit/],
   ['metrics, logging', /prom-client|pino|src\/metrics|src\/logger/],
 ];
+/**
+ * A Postgres backend's stages (a thread whose comm is postgres), by the functions of its own
+ * binary (its dynamic symbols resolve without debug packages). Data-modifying CTEs run in
+ * ExecutorFinish, so "executing the statement" holds the writes' own work.
+ */
+const POSTGRES_STAGES: [string, RegExp][] = [
+  ['foreign-key checks (RI triggers, their SPI queries)', /\b(AfterTriggerEndQuery|AfterTriggerFireDeferred|RI_FKey_\w+|ri_PerformCheck)\b/],
+  ['parse, analyse, plan (statements not kept prepared)', /\b(raw_parser|parse_analyze\w*|pg_analyze_and_rewrite\w*|GetCachedPlan|pg_plan_queries|standard_planner)\b/],
+  ['JSON and array parameters into rows', /\b(jsonb_in|json_in|pg_parse_json|populate_recordset_worker|jsonb?_(populate|to)_recordset|array_in)\b/],
+  ['index entries written', /\b(ExecInsertIndexTuples|btinsert)\b/],
+  ['rows written (insert, update, delete)', /\b(heap_insert|heap_update|heap_delete|heap_multi_insert)\b/],
+  ['index lookups', /\b(btgettuple|index_getnext_tid|index_fetch_heap)\b/],
+  ['executor start and end', /\b(standard_ExecutorStart|standard_ExecutorEnd|PortalDrop)\b/],
+  ['commit, WAL', /\b(CommitTransaction|RecordTransactionCommit|XLogFlush|XLogInsert)\b/],
+  ['rest of the statement (joins, projections, results out)', /\b(standard_ExecutorRun|standard_ExecutorFinish|PortalRun)\b/],
+  ['client protocol', /\b(secure_read|secure_write|pq_getmessage|pq_flush|ReadCommand)\b/],
+];
 const KERNEL = /\[kernel\.kallsyms\]/;
 
 const [file, thread] = process.argv.slice(2);
@@ -50,7 +67,7 @@ function flush() {
   if (thread && tid === thread) {
     samples++;
     const stack = frames.join('\n');
-    const stage = STAGES.find(([, pattern]) => pattern.test(stack))?.[0] ?? (KERNEL.test(frames[0] ?? '') ? 'kernel, unattributed' : 'runtime, microtasks, unattributed');
+    const stage = (comm === 'postgres' ? POSTGRES_STAGES : STAGES).find(([, pattern]) => pattern.test(stack))?.[0] ?? (KERNEL.test(frames[0] ?? '') ? 'kernel, unattributed' : comm === 'postgres' ? 'other, unattributed' : 'runtime, microtasks, unattributed');
     byStage.set(stage, (byStage.get(stage) ?? 0) + 1);
   }
 }
@@ -69,4 +86,4 @@ const table = (counts: Map<string, number>, total: number, limit: number) =>
 
 const all = [...byThread.values()].reduce((a, b) => a + b, 0);
 if (!thread) console.log(`samples of every CPU (swapper = idle)\n${table(byThread, all, 15)}`);
-else console.log(`thread ${thread}: ${samples} samples (${((100 * samples) / all).toFixed(1)} % of every CPU's)\n${table(byStage, samples, STAGES.length + 2)}`);
+else console.log(`thread ${thread}: ${samples} samples (${((100 * samples) / all).toFixed(1)} % of every CPU's)\n${table(byStage, samples, Math.max(STAGES.length, POSTGRES_STAGES.length) + 2)}`);

@@ -126,13 +126,15 @@ export interface GatewayOptions {
   cwd?: string;
   /** Extra node flags (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
+  /** Another node binary (e.g. a newer release); default the one running the bench. */
+  node?: string;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Service> {
   const port = await freePort();
   return startService({
     name: options.name,
-    command: process.execPath,
+    command: options.node ?? process.execPath,
     args: [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'],
     cwd: options.cwd ?? REPO_ROOT,
     port,

@@ -50,9 +50,11 @@ let PG_ADMIN_URL = () => PG_SERVER;
  * Experiments without touching src/: BENCH_GATEWAY_ENV (JSON object merged into the gateway's
  * environment, e.g. {"DATABASE_POOL_SIZE":"20"} or {"NODE_OPTIONS":"--cpu-prof"}) and
  * BENCH_GATEWAY_CWD (run the gateway from a scratch copy of the repository), BENCH_GATEWAY_NODE_ARGS
- * (node flags such as "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * (node flags such as "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_GATEWAY_NODE (another node
+ * binary for the gateway, e.g. a newer release).
  */
-const experiment: { env?: Record<string, string>; cwd?: string; nodeArgs?: string[] } = {
+const experiment: { env?: Record<string, string>; cwd?: string; nodeArgs?: string[]; node?: string } = {
+  ...(process.env.BENCH_GATEWAY_NODE ? { node: process.env.BENCH_GATEWAY_NODE } : {}),
   ...(process.env.BENCH_GATEWAY_NODE_ARGS ? { nodeArgs: process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean) } : {}),
   ...(process.env.BENCH_GATEWAY_ENV ? { env: JSON.parse(process.env.BENCH_GATEWAY_ENV) as Record<string, string> } : {}),
   ...(process.env.BENCH_GATEWAY_CWD ? { cwd: process.env.BENCH_GATEWAY_CWD } : {}),
@@ -489,7 +491,7 @@ async function main() {
   const gateway = (name: string, cacheTtlSeconds: number, url = databaseUrl, extra: Partial<Parameters<typeof startGateway>[0]> = {}) =>
     startGateway({ name, databaseUrl: url, redisUrl: redis.url, jwtSecret: JWT_SECRET, webhookSecret: WEBHOOK_SECRET, cacheTtlSeconds, poolSize: options.pool, ...experiment, ...extra });
   const poolSize = options.pool ?? 10;
-  if (experiment.cwd || experiment.env || experiment.nodeArgs) results.notes.push(`Experiment: gateway ${experiment.cwd ? `from ${experiment.cwd} ` : ''}with extra environment ${JSON.stringify(experiment.env ?? {})}${experiment.nodeArgs ? ` and node flags ${experiment.nodeArgs.join(' ')}` : ''}`);
+  if (experiment.cwd || experiment.env || experiment.nodeArgs || experiment.node) results.notes.push(`Experiment: gateway ${experiment.cwd ? `from ${experiment.cwd} ` : ''}${experiment.node ? `on ${experiment.node} ` : ''}with extra environment ${JSON.stringify(experiment.env ?? {})}${experiment.nodeArgs ? ` and node flags ${experiment.nodeArgs.join(' ')}` : ''}`);
 
   // ------------------------------------------------------------------ S1 + peer
   let s1: Measured | undefined;

@@ -13,6 +13,20 @@ import { IngestInputError, type EntityRef, type EntityType, type IncomingRecord,
 /** The ingest's transactions run on the pg pool directly (db/sql.ts). */
 export type Tx = SqlTx;
 
+/**
+ * The content hash a stored row keeps to tell a new version from a re-send. Kept per record
+ * object (records are never mutated): a parked event is planned on arrival and again when released.
+ */
+export function fingerprintOf(record: IncomingRecord): string {
+  let fingerprint = fingerprints.get(record);
+  if (fingerprint === undefined) {
+    fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
+    fingerprints.set(record, fingerprint);
+  }
+  return fingerprint;
+}
+const fingerprints = new WeakMap<IncomingRecord, string>();
+
 export type AppliedStatus = 'CREATED' | 'UPDATED' | 'UNCHANGED' | 'DELETED' | 'STALE' | 'PARKED';
 
 export interface Applied {
@@ -440,7 +454,7 @@ export function planRecord(record: IncomingRecord, resolved: ResolvedRefs, exist
   if (existing?.deletedAt && !zohoOwned && !takesOver && !(at && at > existing.deletedAt)) {
     return stale(existing, `deleted at ${existing.deletedAt.toISOString()}; an older record does not bring it back`);
   }
-  const fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
+  const fingerprint = fingerprintOf(record);
   const storedFingerprint = (existing?.[fingerprintColumn] as string | null | undefined) ?? null;
   if (existing && (!existing.deletedAt || zohoOwned)) {
     if (at && stored && at < stored) return stale(existing, `modified at ${at.toISOString()}, but the stored record is newer (${stored.toISOString()})`);

@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../src/auth/signature.js';
 import { DASHBOARD_QUERY } from '../../src/dashboard-query.js';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
-import { canonicalHash, recordOf } from '../../src/ingest/raw-event.js';
+import { recordOf } from '../../src/ingest/raw-event.js';
+import { fingerprintOf } from '../../src/ingest/store.js';
 import { createTestApp } from '../support/app.js';
 import { useFreshDatabase } from '../support/database.js';
 import { buildStream, type Channel, type Delivery, type IngestStatus, type Stream } from '../support/stream.js';
@@ -300,8 +301,7 @@ function fingerprintNames(stream: Stream): Map<string, string> {
       if (event.raw.kind === 'zoho-fetch') return;
       const record = recordOf(event.raw);
       const rv = delivery.records[index]!;
-      const fingerprint = canonicalHash({ keys: record.keys, fields: record.fields, refs: record.refs, learningOutcomes: record.learningOutcomes ?? null });
-      names.set(fingerprint, `${rv.chain} v${rv.version}`);
+      names.set(fingerprintOf(record), `${rv.chain} v${rv.version}`);
     });
   }
   return names;

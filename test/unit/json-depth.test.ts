@@ -56,6 +56,89 @@ describe('canonicalJson', () => {
     expect(canonicalJson(undefined)).toBe(nativeCanonical(undefined));
   });
 
+  it('is the text of the original for plain data and for anything mixed into it, in random shapes', () => {
+    class Point {
+      constructor(readonly x = 1) {}
+    }
+    const invalidDate = new Date(NaN);
+    const leaves: (() => unknown)[] = [
+      () => null, () => true, () => false, () => 0, () => -0, () => 1.5e-7, () => 2 ** 53 + 2, () => NaN, () => -Infinity,
+      () => '', () => 'Ünïcode "quoted" \\ \n \u2028', () => '\ud83d\ude00', () => new Date(Date.UTC(2026, 11, 3, 15, 0, 0, 7)), () => invalidDate,
+      () => undefined, () => () => 1, () => Symbol('s'), () => new Point(), () => new Number(3), () => new String('s'), () => ({ toJSON: () => ({ b: 1, a: 2 }) }),
+    ];
+    const names = ['b', 'a', 'B', '10', '2', '0', '01', '-1', '4294967295', '4294967294', 'é', 'e\u0301', '', '__proto__x', 'toString'];
+    // mulberry32: 32-bit integer steps (a float LCG loses its low bits past 2^53).
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const plainOnly = (depth: number): unknown => {
+      const pick = random(depth > 3 ? 2 : 5);
+      if (pick === 0) return [null, true, 3.25, 'text', new Date(0)][random(5)];
+      if (pick === 1) return ['x', -0, 12345678901234567890, 'é'][random(4)];
+      if (pick === 2) return Array.from({ length: random(4) }, () => plainOnly(depth + 1));
+      const object: Record<string, unknown> = random(4) ? {} : (Object.create(null) as Record<string, unknown>);
+      for (let i = random(5); i > 0; i--) object[names[random(names.length)]!] = plainOnly(depth + 1);
+      return object;
+    };
+    const mixed = (depth: number): unknown => {
+      if (depth > 3 || random(3) === 0) return leaves[random(leaves.length)]!();
+      if (random(2)) {
+        const array: unknown[] = Array.from({ length: random(4) }, () => mixed(depth + 1));
+        if (random(5) === 0) array[array.length + 1] = 'after a hole';
+        return array;
+      }
+      const object: Record<string, unknown> = {};
+      for (let i = random(5); i > 0; i--) object[names[random(names.length)]!] = mixed(depth + 1);
+      return object;
+    };
+    const shapes = { nullPrototype: 0, arrays: 0, longArrays: 0 };
+    const count = (value: unknown) => {
+      if (Array.isArray(value)) {
+        shapes.arrays++;
+        if (value.length > 1) shapes.longArrays++;
+        value.forEach(count);
+      } else if (value && typeof value === 'object') {
+        if (!Object.getPrototypeOf(value)) shapes.nullPrototype++;
+        Object.values(value).forEach(count);
+      }
+    };
+    for (let i = 0; i < 2000; i++) {
+      const value = i % 2 ? plainOnly(0) : mixed(0);
+      count(value);
+      expect(canonicalJson(value), JSON.stringify(value)).toBe(nativeCanonical(value));
+    }
+    // The generator does reach the shapes it is for.
+    expect(shapes.nullPrototype).toBeGreaterThan(100);
+    expect(shapes.longArrays).toBeGreaterThan(100);
+  });
+
+  it('is the text of the original for what plain data can hide: __proto__ keys, own toJSON and toISOString, getters, Proxies', () => {
+    const date = () => new Date(Date.UTC(2026, 0, 2));
+    const withToJson = Object.assign(date(), { toJSON: () => 'own toJSON' });
+    const withIso = Object.assign(date(), { toISOString: () => new Date(5) });
+    const fn = Object.assign(() => 1, { toJSON: () => 'function toJSON' });
+    const cases: (() => unknown)[] = [
+      () => JSON.parse('{"__proto__":{"b":1,"a":2},"z":[1,"2",{"__proto__":null}]}'),
+      () => ({ d: withToJson, e: [withIso], f: date() }),
+      () => [fn, { fn }, { a: () => 1 }, [() => 1]],
+      () => ({ b: 1, '10': 'ten', a: 2, '9': 'nine', '': 'empty', '01': 'zero-one' }),
+      () => new Proxy({ 1: 'a', 2: 'b' }, { ownKeys: () => ['2', '1'] }),
+      () => [new Proxy({ b: 1, a: 2 }, {}), new Proxy([2, 1], {})],
+    ];
+    for (const make of cases) expect(canonicalJson(make()), String(make)).toBe(nativeCanonical(make()));
+    // Getters are read once each, in the object's own order, as the original's Object.entries does.
+    const counted = () => {
+      let n = 0;
+      return { get b() { return n++; }, get a() { return n++; }, c: [{ get y() { return n++; }, x: 1 }] };
+    };
+    expect(canonicalJson(counted())).toBe(nativeCanonical(counted()));
+    expect(canonicalJson(counted())).toBe('{"a":1,"b":0,"c":[{"x":1,"y":2}]}');
+  });
+
   it('never overflows the stack, and refuses a cycle like JSON.stringify', () => {
     const text = canonicalJson(deepValue(50_001));
     // Integer keys first, in numeric order (as Object.fromEntries in the native replacer orders them), then sorted names.
