@@ -45,6 +45,19 @@ describe('sqlTransaction', () => {
     expect(outside).toEqual({ seq: 'on' });
   });
 
+  it('plans a prepared statement once per connection inside a transaction (generic plans only), and leaves other statements to Postgres', async () => {
+    const text = "SELECT count(*)::int AS n FROM unnest($1::text[]) AS k(key) JOIN \"Tenant\" t ON t.\"id\" = k.key -- generic-plan probe";
+    const plans = await sqlTransaction(async (tx) => {
+      for (let i = 0; i < 8; i++) await tx.query(text, [['default', `t${i}`]]);
+      return tx.query<{ generic: string; custom: string; mode: string }>(
+        "SELECT generic_plans::text AS generic, custom_plans::text AS custom, current_setting('plan_cache_mode') AS mode FROM pg_prepared_statements WHERE statement LIKE '%generic-plan probe%' AND statement NOT LIKE '%pg_prepared_statements%'",
+      );
+    });
+    // Named on its second sight (client.ts statementName): 7 executions as a prepared statement, none custom.
+    expect(plans).toEqual([{ generic: '7', custom: '0', mode: 'force_generic_plan' }]);
+    expect(await sqlQuery<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode", [])).toEqual([{ mode: 'auto' }]);
+  });
+
   it("plans the app's sessions for an in-memory read model (random_page_cost 1.1), every path on the pool alike", async () => {
     const [viaTransaction] = await sqlTransaction((tx) => tx.query<{ cost: string }>("SELECT current_setting('random_page_cost') AS cost"));
     const [viaQuery] = await sqlQuery<{ cost: string }>("SELECT current_setting('random_page_cost') AS cost", []);
