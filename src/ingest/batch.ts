@@ -562,7 +562,8 @@ const json = (value: unknown) => JSON.stringify(value);
 
 /**
  * (Each UPDATE … FROM json also names its ids with `= ANY(…)`: the planner guesses 100 rows for a
- * json function and would rather hash-join them against a sequential scan of the table.)
+ * json function and would rather hash-join them against a sequential scan of the table. Rows come
+ * in as json, not jsonb: read once, they need no binary tree built first.)
  *
  * The round's one write statement: rows created and updated (per table and column set, from
  * json through the table's own row type, so every value gets its column's type), event
@@ -591,11 +592,11 @@ export function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: 
     if (kind === 'create') {
       ctes.push(Prisma.sql`${Prisma.raw(`"w${n++}"`)} AS (
         INSERT INTO ${Prisma.raw(quote(entity))} ("id", "tenantId", ${Prisma.raw(quoted.join(', '))})
-        SELECT x."id", x."tenantId", ${Prisma.raw(quoted.map((c) => `x.${c}`).join(', '))} FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x)`);
+        SELECT x."id", x."tenantId", ${Prisma.raw(quoted.map((c) => `x.${c}`).join(', '))} FROM json_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::json) x)`);
     } else {
       ctes.push(Prisma.sql`${Prisma.raw(`"w${n++}"`)} AS (
         UPDATE ${Prisma.raw(quote(entity))} t SET ${Prisma.raw(quoted.map((c) => `${c} = x.${c}`).join(', '))}
-          FROM jsonb_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::jsonb) x
+          FROM json_populate_recordset(NULL::${Prisma.raw(quote(entity))}, ${rows}::json) x
          WHERE t."id" = x."id" AND t."id" = ANY(${group.map((w) => w.id)}::uuid[]))`);
     }
   }
