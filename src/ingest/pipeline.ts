@@ -213,9 +213,13 @@ async function resolveFetchedInTransaction(
   syncEventId: string,
   data: unknown,
 ): Promise<{ result: IngestResult | null; released: IngestResult[] }> {
+  // By syncEventId alone inside the fence (as batch.ts's lookups): with tenantId and awaiting
+  // beside it, a plan kept for the connection (generic, sql.ts) could take the (tenantId, awaiting)
+  // index and read every callback awaiting a fetch — the whole backlog, on each resolve.
   const [row] = await tx.query<ParkedRow & { payload: RawEvent }>(Prisma.sql`
-    SELECT ${PARKED_ROW_COLUMNS}, p."payload" ${PARKED_ROW_FROM}
-     WHERE p."tenantId" = ${tenantId} AND p."syncEventId" = ${syncEventId}::uuid AND p."awaiting" = ${AWAITING_ZOHO_FETCH}
+    SELECT ${PARKED_ROW_COLUMNS}, p."payload"
+      FROM (SELECT * FROM "ParkedEvent" q WHERE q."syncEventId" = ${syncEventId}::uuid OFFSET 0) p JOIN "SyncEvent" s ON s."id" = p."syncEventId"
+     WHERE p."tenantId" = ${tenantId} AND p."awaiting" = ${AWAITING_ZOHO_FETCH}
        FOR UPDATE OF p`);
   if (!row) return { result: null, released: [] };
   const fetched = row.payload;

@@ -10,7 +10,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { zohoNotificationEvents, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { useFreshDatabase } from '../support/database.js';
 import { paymentEvent } from '../support/webhooks.js';
@@ -40,6 +40,18 @@ async function addUnrelatedParked() {
        RETURNING "id")
      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload")
      SELECT gen_random_uuid(), 'default', s."id", 'Student:zohoId:unrelated-' || s."id", '{"kind":"moodle","body":{}}' FROM s`,
+    [UNRELATED],
+  );
+}
+/** 3,000 Notifications-API callbacks of the tenant waiting for their fetch from Zoho: one awaiting value for all. */
+async function addUnrelatedFetches() {
+  await other.query(
+    `WITH s AS (
+       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "status")
+       SELECT gen_random_uuid(), 'default', 'unrelated-fetch-' || gen_random_uuid(), 'ZOHO', 'BTEC_Students', 'PARKED' FROM generate_series(1, $1::int) g
+       RETURNING "id")
+     INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload")
+     SELECT gen_random_uuid(), 'default', s."id", 'zoho-fetch', '{"kind":"zoho-fetch","module":"BTEC_Students","recordId":"1","operation":"update","channelId":"c","serverTime":"1"}' FROM s`,
     [UNRELATED],
   );
 }
@@ -116,5 +128,39 @@ describe('ingest lookups with statistics of empty tables', () => {
     for (const t of tables) expect(t.fetched, t.relname).toBeLessThan(40);
     for (const i of indexes) expect(i.read, i.index).toBeLessThan(40);
     expect(await paymentStatus(probed)).toEqual([{ status: 'CREATED' }]);
+  });
+
+  it('resolving a fetched Notifications-API record reads no other callback awaiting a fetch (generic plans)', async () => {
+    await endPoolSessions();
+    // Statistics of a table whose parked rows await many different keys: an equality on
+    // (tenantId, awaiting) then looks as selective as the unique syncEventId (a plan without the
+    // fence took it, and read the 3,000 callbacks of the backlog below on each resolve).
+    await emptyAnalysed();
+    await addUnrelatedParked();
+    await other.query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
+    const resolve = async (n: string) => {
+      const zohoId = `93988300990000${n}`;
+      const [event] = zohoNotificationEvents({ server_time: 1718117126473, module: 'BTEC_Students', ids: [zohoId], operation: 'update', channel_id: '1000000068001' });
+      const parked = await ingestor.ingest('default', event!);
+      expect(parked).toMatchObject({ status: 'PARKED', awaiting: 'zoho-fetch' });
+      const data = { id: zohoId, Name: `STU-${n}`, Full_Name: 'Fetch Probe', Status: 'Active', Modified_Time: '2026-02-13T10:05:00+03:00' };
+      expect(await ingestor.resolveFetched('default', parked.eventId!, data)).toMatchObject({ status: 'CREATED' });
+    };
+    // Planned (and kept by the connection) while ParkedEvent looks empty; then the backlog appears.
+    for (const n of ['11', '12']) await resolve(n);
+    await addUnrelatedFetches();
+    await other.query('SELECT pg_stat_force_next_flush()');
+    await other.query('SELECT pg_stat_reset()');
+    await resolve('13');
+
+    await endPoolSessions();
+    await other.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await other.query(
+      `SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE relname = 'ParkedEvent' AND idx_scan > 0 ORDER BY indexrelname`,
+    );
+    // The resolve found its callback by syncEventId; the awaiting index served only the lookups of
+    // events awaiting the stored student (none), never the 3,000 rows awaiting a fetch.
+    for (const r of rows) expect(r.read, r.index).toBeLessThan(40);
+    expect(rows.map((r) => r.index)).toContain('ParkedEvent_syncEventId_key');
   });
 });
