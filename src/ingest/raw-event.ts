@@ -113,7 +113,7 @@ function plainCanonicalJson(value: unknown, depth: number): string | undefined {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quoted(value);
     case 'number':
       return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
@@ -159,11 +159,30 @@ function plainCanonicalJson(value: unknown, depth: number): string | undefined {
       if (item === undefined || typeof item === 'symbol') continue;
       const json = plainCanonicalJson(item, depth + 1);
       if (json === undefined) return undefined;
-      out += `${written ? ',' : ''}${JSON.stringify(key)}:${json}`;
+      out += `${written ? ',' : ''}${quotedKey(key)}:${json}`;
       written = true;
     }
   }
   return `${out}}`;
+}
+
+/** Characters JSON.stringify escapes: controls, quote, backslash, and surrogates (a lone one is escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify of a string, without the call for the common string that needs no escape. */
+function quoted(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/** Object keys repeat (a module's field names): their JSON text, remembered. */
+const quotedKeys = new Map<string, string>();
+function quotedKey(key: string): string {
+  let json = quotedKeys.get(key);
+  if (json === undefined) {
+    json = quoted(key);
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, json);
+  }
+  return json;
 }
 
 /** An array index as a property key: the canonical decimal text of an integer below 2³² − 1. */
