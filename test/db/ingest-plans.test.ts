@@ -163,4 +163,66 @@ describe('ingest lookups with statistics of empty tables', () => {
     for (const r of rows) expect(r.read, r.index).toBeLessThan(40);
     expect(rows.map((r) => r.index)).toContain('ParkedEvent_syncEventId_key');
   });
+
+  it('a grade parked, released with its learning outcomes and updated reads no unrelated row of any table (generic plans)', async () => {
+    await endPoolSessions();
+    await emptyAnalysed();
+    // 3,000 unrelated students, each with a grade of 4 learning outcomes, analysed as they are:
+    // the read model's tables only grow (the event tables, analysed empty above, come and go).
+    await other.query(
+      `WITH s AS (
+         INSERT INTO "Student" ("id", "tenantId", "zohoId", "fullName") SELECT gen_random_uuid(), 'default', 'unrelated-' || g, 'Unrelated' FROM generate_series(1, $1::int) g RETURNING "id", "zohoId"),
+       gr AS (
+         INSERT INTO "Grade" ("id", "tenantId", "zohoId", "compositeKey", "studentId") SELECT gen_random_uuid(), 'default', s."zohoId", s."zohoId", s."id" FROM s RETURNING "id")
+       INSERT INTO "LearningOutcome" ("id", "gradeId", "position", "code") SELECT gen_random_uuid(), gr."id", p, 'A.P' || p FROM gr CROSS JOIN generate_series(0, 3) p`,
+      [UNRELATED],
+    );
+    await other.query('VACUUM (ANALYZE) "Grade", "LearningOutcome", "Student"');
+    const grade = (tag: string, studentId: string, modified: string, outcomes: string[]) => ({
+      notification_id: `plan-grade-${tag}-${modified}`,
+      module: 'BTEC_Grades',
+      operation: 'update',
+      record_id: `93988300995${tag}`,
+      data: {
+        id: `93988300995${tag}`, Name: `GRD-${tag}`, Student: { name: 'student', id: studentId }, Grade: 'Merit', Score: '65', Modified_Time: modified,
+        Learning_Outcomes_Assessm: outcomes.map((code) => ({ LO_Code: code, LO_Title: `Criterion ${code}`, LO_Score: 'P', LO_Feedback: 'ok' })),
+      },
+    });
+    const round = async (tag: string) => {
+      const studentId = `93988300996${tag}`;
+      const [parked] = zohoWebhookEvents(grade(tag, studentId, '2026-02-13T10:00:00+03:00', ['A.P1', 'A.M1', 'A.D1']));
+      expect(await ingestor.ingest('default', parked!)).toMatchObject({ status: 'PARKED' });
+      const [student] = zohoWebhookEvents(studentEvent(studentId, `plan-grade-student-${tag}`));
+      expect(await ingestor.ingest('default', student!)).toMatchObject({ status: 'CREATED' });
+      // Newer, with other outcomes: the stored ones are replaced.
+      const [updated] = zohoWebhookEvents(grade(tag, studentId, '2026-02-14T10:00:00+03:00', ['A.P1', 'B.P2']));
+      expect(await ingestor.ingest('default', updated!)).toMatchObject({ status: 'UPDATED' });
+      expect(await ingestor.ingest('default', student!)).toMatchObject({ status: 'DUPLICATE' });
+    };
+    // Read by this session after the counters are taken (its own reads would count too).
+    const outcomes = async (tag: string) =>
+      (await other.query(`SELECT l."code" FROM "LearningOutcome" l JOIN "Grade" g ON g."id" = l."gradeId" WHERE g."zohoId" = $1 ORDER BY l."position"`, [`93988300995${tag}`])).rows.map(
+        (r) => r.code,
+      );
+    for (const tag of ['01', '02']) {
+      await round(tag);
+      expect(await outcomes(tag)).toEqual(['A.P1', 'B.P2']);
+    }
+    await addUnrelatedParked();
+    await other.query('SELECT pg_stat_force_next_flush()');
+    await other.query('SELECT pg_stat_reset()');
+    await round('03');
+
+    await endPoolSessions();
+    await other.query('SELECT pg_stat_clear_snapshot()');
+    const { rows: tables } = await other.query(
+      `SELECT relname, seq_scan::int, coalesce(idx_tup_fetch, 0)::int AS fetched FROM pg_stat_user_tables WHERE seq_scan > 0 OR idx_scan > 0 ORDER BY relname`,
+    );
+    const { rows: indexes } = await other.query(`SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY indexrelname`);
+    expect(tables.map((t) => t.relname)).toEqual(expect.arrayContaining(['Grade', 'LearningOutcome', 'ParkedEvent', 'Student', 'SyncEvent']));
+    for (const t of tables) expect(t.seq_scan, `${t.relname} sequential scans`).toBe(0);
+    for (const t of tables) expect(t.fetched, t.relname).toBeLessThan(40);
+    for (const i of indexes) expect(i.read, i.index).toBeLessThan(40);
+    expect(await outcomes('03')).toEqual(['A.P1', 'B.P2']);
+  });
 });
