@@ -240,6 +240,8 @@ async function facts(pgUrl: string, redisVersion: string | null) {
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     kernel: os.release(),
     node: process.version,
+    /** The gateway's node when BENCH_GATEWAY_NODE names another binary. */
+    ...(experiment.node ? { gatewayNode: execFileSync(experiment.node, ['--version'], { encoding: 'utf8' }).trim() } : {}),
     postgres: version,
     postgresSettings: Object.fromEntries(settings.rows.map((r) => [r.name, r.setting])),
     redis: redisVersion,

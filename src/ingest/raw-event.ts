@@ -174,13 +174,23 @@ function quoted(text: string): string {
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
-/** Object keys repeat (a module's field names): their JSON text, remembered. */
+/**
+ * Object keys repeat (a module's field names): the JSON text of short ones, remembered. Bounded
+ * in size as well as number — canonicalHash also keys the response cache by a request's
+ * variables, whose names any client chooses — and emptied when full, so keys seen once (a
+ * client's) cannot keep out those that recur.
+ */
 const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS = 10_000;
+const QUOTED_KEY_LENGTH = 64;
 function quotedKey(key: string): string {
   let json = quotedKeys.get(key);
   if (json === undefined) {
     json = quoted(key);
-    if (quotedKeys.size < 10_000) quotedKeys.set(key, json);
+    if (key.length <= QUOTED_KEY_LENGTH) {
+      if (quotedKeys.size >= QUOTED_KEYS) quotedKeys.clear();
+      quotedKeys.set(key, json);
+    }
   }
   return json;
 }
