@@ -32,27 +32,22 @@ async function emptyAnalysed() {
   await other.query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
 }
 
-async function addUnrelatedParked() {
+/**
+ * 3,000 unrelated parked events of the tenant: each awaiting a student of its own, or (`fetches`)
+ * all Notifications-API callbacks awaiting their fetch from Zoho — one awaiting value for all.
+ */
+async function addUnrelatedParked(fetches = false) {
+  const payload = fetches
+    ? { kind: 'zoho-fetch', module: 'BTEC_Students', recordId: '1', operation: 'update', channelId: 'c', serverTime: '1' }
+    : { kind: 'moodle', body: {} };
   await other.query(
     `WITH s AS (
        INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "status")
-       SELECT gen_random_uuid(), 'default', 'unrelated-' || gen_random_uuid(), 'ZOHO', 'BTEC_Payments', 'PARKED' FROM generate_series(1, $1::int) g
+       SELECT gen_random_uuid(), 'default', 'unrelated-' || gen_random_uuid(), 'ZOHO', $2, 'PARKED' FROM generate_series(1, $1::int) g
        RETURNING "id")
      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload")
-     SELECT gen_random_uuid(), 'default', s."id", 'Student:zohoId:unrelated-' || s."id", '{"kind":"moodle","body":{}}' FROM s`,
-    [UNRELATED],
-  );
-}
-/** 3,000 Notifications-API callbacks of the tenant waiting for their fetch from Zoho: one awaiting value for all. */
-async function addUnrelatedFetches() {
-  await other.query(
-    `WITH s AS (
-       INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "status")
-       SELECT gen_random_uuid(), 'default', 'unrelated-fetch-' || gen_random_uuid(), 'ZOHO', 'BTEC_Students', 'PARKED' FROM generate_series(1, $1::int) g
-       RETURNING "id")
-     INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload")
-     SELECT gen_random_uuid(), 'default', s."id", 'zoho-fetch', '{"kind":"zoho-fetch","module":"BTEC_Students","recordId":"1","operation":"update","channelId":"c","serverTime":"1"}' FROM s`,
-    [UNRELATED],
+     SELECT gen_random_uuid(), 'default', s."id", coalesce($3, 'Student:zohoId:unrelated-' || s."id"), $4::jsonb FROM s`,
+    [UNRELATED, fetches ? 'BTEC_Students' : 'BTEC_Payments', fetches ? 'zoho-fetch' : null, JSON.stringify(payload)],
   );
 }
 afterAll(() => other.end());
@@ -148,7 +143,7 @@ describe('ingest lookups with statistics of empty tables', () => {
     };
     // Planned (and kept by the connection) while ParkedEvent looks empty; then the backlog appears.
     for (const n of ['11', '12']) await resolve(n);
-    await addUnrelatedFetches();
+    await addUnrelatedParked(true);
     await other.query('SELECT pg_stat_force_next_flush()');
     await other.query('SELECT pg_stat_reset()');
     await resolve('13');
