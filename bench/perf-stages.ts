@@ -38,9 +38,9 @@ const STAGES: [string, RegExp][] = [
  * ExecutorFinish, so "executing the statement" holds the writes' own work.
  */
 const POSTGRES_STAGES: [string, RegExp][] = [
-  ['foreign-key checks (RI triggers, their SPI queries)', /\b(AfterTriggerEndQuery|AfterTriggerFireDeferred|RI_FKey_\w+|ri_PerformCheck)\b/],
+  ['foreign-key checks (RI triggers, their SPI queries)', /\b(AfterTriggerEndQuery|AfterTriggerFireDeferred|RI_FKey_\w+)\b/],
   ['parse, analyse, plan (and a prepared plan\'s revalidation and locks: GetCachedPlan)', /\b(raw_parser|parse_analyze\w*|pg_analyze_and_rewrite\w*|GetCachedPlan|pg_plan_queries|standard_planner)\b/],
-  ['JSON and array parameters into rows', /\b(jsonb_in|json_in|pg_parse_json|populate_recordset_worker|jsonb?_(populate|to)_recordset|array_in)\b/],
+  ['JSON and array parameters into rows', /\b(jsonb_in|json_in|pg_parse_json|jsonb?_(populate|to)_recordset|array_in)\b/],
   ['index entries written', /\b(ExecInsertIndexTuples|btinsert)\b/],
   ['rows written (insert, update, delete)', /\b(heap_insert|heap_update|heap_delete|heap_multi_insert)\b/],
   ['index lookups', /\b(btgettuple|index_getnext_tid|index_fetch_heap)\b/],
@@ -48,7 +48,7 @@ const POSTGRES_STAGES: [string, RegExp][] = [
   // CommitTransaction itself is static (no dynamic symbol): its exported caller stands for it.
   ['commit, WAL', /\b(CommitTransactionCommand|XLogFlush|XLogInsert)\b/],
   ['rest of the statement (joins, projections, results out)', /\b(standard_ExecutorRun|standard_ExecutorFinish|PortalRun)\b/],
-  ['client protocol', /\b(secure_read|secure_write|pq_getmessage|pq_flush|ReadCommand)\b/],
+  ['client protocol', /\b(secure_read|secure_write|pq_getmessage)\b/],
 ];
 const KERNEL = /\[kernel\.kallsyms\]/;
 

@@ -71,8 +71,12 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
       for (const [limit, key] of checks) {
         const retryAfter = await consume(limit, key);
         if (retryAfter) {
-          const { body, headers } = rateLimited(retryAfter);
-          endResponse(fetchAPI.Response.json(body, { status: 429, headers }));
+          endResponse(
+            fetchAPI.Response.json(
+              { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
+              { status: 429, headers: { 'retry-after': String(retryAfter) } },
+            ),
+          );
           return;
         }
       }
@@ -82,14 +86,6 @@ export function rateLimits(options: RateLimitOptions): { plugin: Plugin; webhook
     plugin,
     webhookAddressLimit: addressLimit(byWebhookAddress),
     webhookTenantLimit: (tenantId) => consume(byTenant, tenantId),
-  };
-}
-
-/** The 429's body and headers (GraphQL-shaped). */
-function rateLimited(retryAfter: number): { body: unknown; headers: Record<string, string> } {
-  return {
-    body: { errors: [{ message: `Too many requests; retry in ${retryAfter} s`, extensions: { code: 'RATE_LIMITED' } }] },
-    headers: { 'retry-after': String(retryAfter) },
   };
 }
 
