@@ -59,14 +59,12 @@ const types = {
  * the lock and release lookups, recurring write shapes), yet Postgres spent 12.9 % of its CPU
  * parsing and planning (perf, stop 19): under the default `auto`, a statement over unnest()ed
  * arrays keeps getting custom plans when its few-element custom plans cost less than a generic
- * plan's guess of 10 elements. The remedies above make the event tables' lookups index probes per
- * key under any plan (test/db/ingest-plans.test.ts). Not yet the read model's (open, issue 7's
- * stop-19 note): planned before a table's first ANALYZE (a fresh database filling up; this
- * machine runs autovacuum off), a lookup by one unique key may take another (tenantId, …) index
- * and read many of the tenant's rows — one grade parked, released and updated among 3,000
- * students read 14,659 Student index entries, still 1,771 after an ANALYZE of the grown tables;
- * under `auto` just the same. (The test analyses the read model's tables with their rows before
- * any plan is made, and reads none.) S3, 3 alternating rounds: Postgres
+ * plan's guess of 10 elements. The remedies above make the lookups index probes per key under
+ * any plan, the read model's too (store.ts probeSql: its unique indexes lead with the key, the
+ * tenant is checked outside the fence): planned before a table's first ANALYZE (a fresh database
+ * filling up), a lookup with the tenant beside the key took another (tenantId, …) index — one
+ * grade parked, released and updated among 3,000 students read 14,656 Student index entries, 6
+ * now (test/db/ingest-plans.test.ts, with and without statistics). S3, 3 alternating rounds: Postgres
  * CPU per event 0.66 / 0.71 / 0.66 → 0.58 / 0.65 / 0.61 ms, events/s 598 / 475 / 585 → 670 /
  * 601 / 644. (The dashboard's statement gains nothing from it: S1 2 rounds, 3.3 / 3.2 → 3.6 /
  * 3.3 ms of Postgres CPU.)

@@ -181,9 +181,24 @@ function rowOf(row: Row): Row {
   return row;
 }
 
-/** `t` found by the lookup `l` through any key of `entity` (pair lookups name their parents' keys). */
-function anyKeySql(entity: EntityType, alias: string, keyColumn: string, valueColumn: string): string {
-  return ENTITIES[entity].keys.map((key) => `(l."${keyColumn}" = '${key}' AND ${alias}."${key}" = l."${valueColumn}")`).join(' OR ');
+/**
+ * The rows of `entity` whose `conditions` hold, as a subquery the planner cannot flatten (OFFSET
+ * 0): its conditions name a key and no tenant, so the only index it can probe is the key's
+ * (unique indexes lead with the key, the tenant second); the caller checks the tenant outside.
+ * With "tenantId" = $1 beside the key, a plan made before the table's first ANALYZE (the planner
+ * then gives an equality on tenantId 0.5 % of the rows) read the tenant's rows through another
+ * tenantId-led index: 14,656 Student index entries for one grade among 3,000 students.
+ */
+function probeSql(entity: EntityType, alias: string, conditions: string): string {
+  return `(SELECT * FROM "${entity}" ${alias} WHERE ${conditions} OFFSET 0) ${alias}`;
+}
+
+/** The id of the `entity` row of the tenant that the lookup `l` names by a key of its (pair lookups name their parents' keys). */
+function idByAnyKeySql(entity: EntityType, alias: string, keyColumn: string, valueColumn: string): string {
+  const probes = ENTITIES[entity].keys.map(
+    (key) => `WHEN '${key}' THEN (SELECT ${alias}."id" FROM ${probeSql(entity, alias, `${alias}."${key}" = l."${valueColumn}"`)} WHERE ${alias}."tenantId" = $1)`,
+  );
+  return `CASE l."${keyColumn}" ${probes.join(' ')} END`;
 }
 
 /**
@@ -197,13 +212,17 @@ const READ_SQL = (() => {
   for (const entity of Object.keys(ENTITIES) as EntityType[]) {
     const row = rowJsonSql(entity);
     for (const key of ENTITIES[entity].keys) {
-      branches.push(`SELECT l."n", ${row} AS "row" FROM l JOIN "${entity}" t ON t."tenantId" = $1 AND t."${key}" = l."value" WHERE l."entity" = '${entity}' AND l."key" = '${key}'`);
+      branches.push(
+        `SELECT l."n", ${row} AS "row" FROM l CROSS JOIN LATERAL ${probeSql(entity, 't', `t."${key}" = l."value"`)}
+          WHERE l."entity" = '${entity}' AND l."key" = '${key}' AND t."tenantId" = $1`,
+      );
     }
     if (entity === 'Enrollment') {
-      branches.push(`SELECT l."n", ${row} AS "row" FROM l JOIN "Enrollment" t ON t."tenantId" = $1
-        AND t."studentId" = (SELECT s."id" FROM "Student" s WHERE s."tenantId" = $1 AND (${anyKeySql('Student', 's', 'studentKey', 'value')}) LIMIT 1)
-        AND t."classId" = (SELECT c."id" FROM "Class" c WHERE c."tenantId" = $1 AND (${anyKeySql('Class', 'c', 'classKey', 'classValue')}) LIMIT 1)
-        WHERE l."entity" = 'Enrollment' AND l."key" = 'pair'`);
+      const pair = `t."studentId" = ${idByAnyKeySql('Student', 's', 'studentKey', 'value')} AND t."classId" = ${idByAnyKeySql('Class', 'c', 'classKey', 'classValue')}`;
+      branches.push(
+        `SELECT l."n", ${row} AS "row" FROM l CROSS JOIN LATERAL ${probeSql('Enrollment', 't', pair)}
+          WHERE l."entity" = 'Enrollment' AND l."key" = 'pair' AND t."tenantId" = $1`,
+      );
     }
   }
   return `WITH l AS MATERIALIZED (

@@ -187,7 +187,7 @@ describe('seedCollege', () => {
     const live = { where: { deletedAt: null } } as const;
     const load = () =>
       first.db.student.findUniqueOrThrow({
-        where: { tenantId_moodleUserId: { tenantId: 'default', moodleUserId: DEMO_STUDENT.moodleUserId } },
+        where: { moodleUserId_tenantId: { tenantId: 'default', moodleUserId: DEMO_STUDENT.moodleUserId } },
         include: {
           registrations: { ...live, include: { program: { include: { units: true } } } },
           payments: live,
