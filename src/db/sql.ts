@@ -59,15 +59,14 @@ const types = {
  * the lock and release lookups, recurring write shapes), yet Postgres spent 12.9 % of its CPU
  * parsing and planning (perf, stop 19): under the default `auto`, a statement over unnest()ed
  * arrays keeps getting custom plans when its few-element custom plans cost less than a generic
- * plan's guess of 10 elements. The remedies above make the lookups index probes per key under
- * any plan, the read model's too (store.ts probeSql: its unique indexes lead with the key, the
- * tenant is checked outside the fence): planned before a table's first ANALYZE (a fresh database
- * filling up), a lookup with the tenant beside the key took another (tenantId, …) index — one
- * grade parked, released and updated among 3,000 students read 14,656 Student index entries, 6
- * now (test/db/ingest-plans.test.ts, with and without statistics). S3, 3 alternating rounds: Postgres
- * CPU per event 0.66 / 0.71 / 0.66 → 0.58 / 0.65 / 0.61 ms, events/s 598 / 475 / 585 → 670 /
- * 601 / 644. (The dashboard's statement gains nothing from it: S1 2 rounds, 3.3 / 3.2 → 3.6 /
- * 3.3 ms of Postgres CPU.)
+ * plan's guess of 10 elements. S3, 3 alternating rounds: Postgres CPU per event 0.66 / 0.71 /
+ * 0.66 → 0.58 / 0.65 / 0.61 ms, events/s 598 / 475 / 585 → 670 / 601 / 644. (The dashboard's
+ * statement gains nothing from it: S1 2 rounds, 3.3 / 3.2 → 3.6 / 3.3 ms of Postgres CPU.)
+ * The remedies above keep such plans index probes per key: the event tables' lookups (batch.ts),
+ * and the read model's (store.ts probeSql: fenced, by key and tenant, on unique indexes led by
+ * the key), which before a table's first ANALYZE (a fresh database filling up) had read many of
+ * the tenant's rows through another tenantId-led index — 14,656 Student index entries for one
+ * grade among 3,000 students, 6 now (test/db/ingest-plans.test.ts, with and without statistics).
  */
 const TRANSACTION_SETTINGS =
   "SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '30s'; SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan";
