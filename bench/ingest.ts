@@ -518,11 +518,12 @@ export function planDashboardChanges(tag: string, targets: readonly DashboardTar
   return events;
 }
 
-/** The gateway's group-commit totals so far (its /metrics): committed ingest transactions, their events and seconds. */
+/** The gateway's group-commit totals so far (its /metrics): committed ingest transactions, their events and seconds, and transactions tried again by reason. */
 export interface TransactionTotals {
   transactions: number;
   events: number;
   seconds: number;
+  retries: Record<string, number>;
 }
 
 export async function ingestTransactions(baseUrl: string): Promise<TransactionTotals> {
@@ -536,9 +537,11 @@ export async function ingestTransactions(baseUrl: string): Promise<TransactionTo
     transactions: value('campus_graph_ingest_batch_events_count'),
     events: value('campus_graph_ingest_batch_events_sum'),
     seconds: value('campus_graph_ingest_transaction_seconds_sum'),
+    retries: Object.fromEntries([...text.matchAll(/^campus_graph_ingest_retries_total\{reason="([^"]+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])])),
   };
 }
 
 export function transactionsSince(before: TransactionTotals, after: TransactionTotals): TransactionTotals {
-  return { transactions: after.transactions - before.transactions, events: after.events - before.events, seconds: after.seconds - before.seconds };
+  const retries = Object.fromEntries(Object.entries(after.retries).map(([reason, n]) => [reason, n - (before.retries[reason] ?? 0)]));
+  return { transactions: after.transactions - before.transactions, events: after.events - before.events, seconds: after.seconds - before.seconds, retries };
 }

@@ -52,6 +52,14 @@ export function createMetrics(sources: MetricsSources): { plugin: Plugin; regist
     batchEvents.observe(batch.events);
     batchSeconds.observe(batch.seconds);
   });
+  const retries = new Counter({
+    name: 'campus_graph_ingest_retries_total',
+    help: "Ingest transactions tried again, by reason: deadlock or serialization (Postgres' victim), lock busy (an entity lock needed after others were held), key race (an event alone lost a unique key to another transaction)",
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of ['deadlock', 'serialization', 'lock_busy', 'key_race'] as const) retries.inc({ reason }, 0);
+  sources.ingestor.onRetry((reason) => retries.inc({ reason }));
 
   new Gauge({
     name: 'campus_graph_parked_events',

@@ -40,6 +40,15 @@ export interface CommittedBatch {
 /** Must not throw (it runs between the commit and the replies). */
 export type BatchListener = (batch: CommittedBatch) => void;
 
+/**
+ * Why a transaction is tried again: Postgres chose it as a deadlock's victim or a serialization
+ * failure's, a lock it needed after holding others was taken (locks.ts LockBusyError), or an
+ * event alone lost a race for a unique key to another transaction.
+ */
+export type RetryReason = 'deadlock' | 'serialization' | 'lock_busy' | 'key_race';
+/** Told before each retry of an ingest transaction; must not throw. */
+export type RetryListener = (reason: RetryReason) => void;
+
 /** The database cannot be reached: the sender must retry (HTTP 503). */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
@@ -48,6 +57,7 @@ export class DatabaseUnavailableError extends Error {
 export class Ingestor {
   private readonly listeners = new Set<OutcomeListener>();
   private readonly batchListeners = new Set<BatchListener>();
+  private readonly retryListeners = new Set<RetryListener>();
 
   /** Called after every ingest with its outcomes (the event's own, then any parked ones it released). */
   onOutcomes(listener: OutcomeListener): () => void {
@@ -59,6 +69,12 @@ export class Ingestor {
   onBatch(listener: BatchListener): () => void {
     this.batchListeners.add(listener);
     return () => this.batchListeners.delete(listener);
+  }
+
+  /** Called before every retry of an ingest transaction (a batch, a replay, a Zoho fetch applied), with its reason. */
+  onRetry(listener: RetryListener): () => void {
+    this.retryListeners.add(listener);
+    return () => this.retryListeners.delete(listener);
   }
 
   /**
@@ -196,7 +212,11 @@ export class Ingestor {
         minTimeout: 5,
         maxTimeout: 200,
         randomize: true,
-        shouldRetry: ({ error }) => isRetryable(error, keyRaces),
+        shouldRetry: ({ error }) => {
+          const reason = retryReasonOf(error, keyRaces);
+          if (reason) for (const listener of this.retryListeners) listener(reason);
+          return reason !== null;
+        },
       });
     } catch (error) {
       if (isConnectionFailure(error)) throw new DatabaseUnavailableError('the database is unavailable');
@@ -399,14 +419,18 @@ async function applyParkedRows(
 }
 
 
-const RETRYABLE = /deadlock detected|could not serialize|40P01|40001|P2034/;
+const DEADLOCK = /deadlock detected|40P01/;
+const SERIALIZATION = /could not serialize|40001|P2034/;
 const KEY_RACE = /Unique constraint failed|P2002|23505/;
 const CONNECTION = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1017|Can't reach database|Connection terminated|connection.*closed|terminating connection|timeout exceeded when trying to connect/i;
 
-function isRetryable(error: unknown, keyRaces = true): boolean {
-  if (error instanceof LockBusyError) return true;
+/** Why the transaction that failed with `error` is worth another attempt; null: it is not. */
+function retryReasonOf(error: unknown, keyRaces = true): RetryReason | null {
+  if (error instanceof LockBusyError) return 'lock_busy';
   const text = errorText(error);
-  return RETRYABLE.test(text) || (keyRaces && KEY_RACE.test(text));
+  if (DEADLOCK.test(text)) return 'deadlock';
+  if (SERIALIZATION.test(text)) return 'serialization';
+  return keyRaces && KEY_RACE.test(text) ? 'key_race' : null;
 }
 
 

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -8,6 +9,7 @@ import { DASHBOARD_QUERY } from '../../src/dashboard-query.js';
 import { logRedaction, maskEmail } from '../../src/logger.js';
 import { createTestApp } from '../support/app.js';
 import { useFreshDatabase } from '../support/database.js';
+import { someoneWaitsFor } from '../support/postgres.js';
 import { DEMO_MOODLE_USER_ID, JWT_SECRET, TEST_TENANTS } from '../support/fixtures.js';
 import { REDIS_URL, requireRedis, startDedicatedRedis, uniqueNamespace } from '../support/redis.js';
 import { paymentEvent, postWebhook } from '../support/webhooks.js';
@@ -89,6 +91,42 @@ describe('metrics', () => {
     const seconds = Number(/^campus_graph_ingest_transaction_seconds_sum (\S+)$/m.exec(text)?.[1]);
     expect(seconds).toBeGreaterThan(0);
     expect(seconds).toBeLessThan(30);
+  });
+
+  it('counts ingest transactions tried again, by reason: an event alone that loses its key to another transaction is a key race', async () => {
+    const t = createTestApp();
+    stops.push(() => t.app.stop());
+    const zohoId = '7773000000000000021';
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      // Another writer (an instance not taking our entity locks) inserts the student and has not committed yet.
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO "Student" ("id", "tenantId", "zohoId", "fullName") VALUES (gen_random_uuid(), 'default', $1, 'Written Elsewhere')`, [zohoId]);
+      const reply = postWebhook(t.app, 'zoho', {
+        notification_id: `retry-${zohoId}`,
+        module: 'BTEC_Students',
+        operation: 'insert',
+        record_id: zohoId,
+        data: { id: zohoId, Name: 'STU-0021', Full_Name: 'Retried Student', Status: 'Active', Modified_Time: '2031-07-03T10:00:00+00:00' },
+      });
+      // Our insert of the same key waits for that transaction, then fails on the unique key: tried again, it updates the row.
+      await someoneWaitsFor(other, 'transactionid');
+      await other.query('COMMIT');
+      expect((await reply).body.results?.map((r) => r.status)).toEqual(['UPDATED']);
+    } finally {
+      await other.end();
+    }
+    expect(await database.db.student.findMany({ where: { tenantId: 'default', zohoId }, select: { fullName: true } })).toEqual([{ fullName: 'Retried Student' }]);
+    const text = await (await t.app.yoga.fetch('http://test/metrics')).text();
+    for (const series of [
+      'campus_graph_ingest_retries_total{reason="key_race"} 1',
+      'campus_graph_ingest_retries_total{reason="deadlock"} 0',
+      'campus_graph_ingest_retries_total{reason="serialization"} 0',
+      'campus_graph_ingest_retries_total{reason="lock_busy"} 0',
+    ]) {
+      expect(text).toContain(series);
+    }
   });
 });
 
