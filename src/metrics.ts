@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheCounters } from './cache/resilient-cache.js';
 import { db } from './db/client.js';
-import type { Ingestor } from './ingest/pipeline.js';
+import { RETRY_REASONS, type Ingestor } from './ingest/pipeline.js';
 
 export interface MetricsSources {
   ingestor: Ingestor;
@@ -54,11 +54,11 @@ export function createMetrics(sources: MetricsSources): { plugin: Plugin; regist
   });
   const retries = new Counter({
     name: 'campus_graph_ingest_retries_total',
-    help: "Ingest transactions tried again, by reason: deadlock or serialization (Postgres' victim), lock busy (an entity lock needed after others were held), key race (an event alone lost a unique key to another transaction)",
+    help: "Ingest work run again, by reason: a transaction retried as it was (deadlock or serialization: Postgres' victim; lock_busy: an entity lock needed after others were held; key_race: an event alone lost a unique key to another transaction), or a batch re-run carefully after a refused value (refused_value) or event by event (split)",
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  for (const reason of ['deadlock', 'serialization', 'lock_busy', 'key_race'] as const) retries.inc({ reason }, 0);
+  for (const reason of RETRY_REASONS) retries.inc({ reason }, 0);
   sources.ingestor.onRetry((reason) => retries.inc({ reason }));
 
   new Gauge({

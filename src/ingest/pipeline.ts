@@ -41,12 +41,16 @@ export interface CommittedBatch {
 export type BatchListener = (batch: CommittedBatch) => void;
 
 /**
- * Why a transaction is tried again: Postgres chose it as a deadlock's victim or a serialization
- * failure's, a lock it needed after holding others was taken (locks.ts LockBusyError), or an
- * event alone lost a race for a unique key to another transaction.
+ * Why ingest work runs again. The transaction is retried as it was: Postgres chose it as a
+ * deadlock's victim or a serialization failure's, a lock it needed after holding others was
+ * taken (locks.ts LockBusyError), or an event alone lost a race for a unique key to another
+ * transaction. Or the work is re-run differently: `refused_value`, a batch once more carefully
+ * after Postgres refused a value; `split`, a batch that failed for one event's sake (a refused
+ * value, two of its events racing another transaction for keys) event by event.
  */
-export type RetryReason = 'deadlock' | 'serialization' | 'lock_busy' | 'key_race';
-/** Told before each retry of an ingest transaction; must not throw. */
+export type RetryReason = 'deadlock' | 'serialization' | 'lock_busy' | 'key_race' | 'refused_value' | 'split';
+export const RETRY_REASONS: readonly RetryReason[] = ['deadlock', 'serialization', 'lock_busy', 'key_race', 'refused_value', 'split'];
+/** Told before each re-run of ingest work; must not throw. */
 export type RetryListener = (reason: RetryReason) => void;
 
 /** The database cannot be reached: the sender must retry (HTTP 503). */
@@ -71,7 +75,7 @@ export class Ingestor {
     return () => this.batchListeners.delete(listener);
   }
 
-  /** Called before every retry of an ingest transaction (a batch, a replay, a Zoho fetch applied), with its reason. */
+  /** Called before ingest work runs again (a batch, a replay, a Zoho fetch applied), with its reason. */
   onRetry(listener: RetryListener): () => void {
     this.retryListeners.add(listener);
     return () => this.retryListeners.delete(listener);
@@ -133,6 +137,7 @@ export class Ingestor {
       const failure = error instanceof Error ? error : new Error(String(error));
       if (error instanceof DatabaseUnavailableError) return batch.map(() => failure);
       if (batch.length > 1) {
+        this.retried('split');
         const results: (IngestResult | Error)[] = [];
         for (const item of batch) results.push(...(await this.commitBatch(tenantId, [item])));
         return results;
@@ -154,6 +159,7 @@ export class Ingestor {
       return await this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch), keyRaces);
     } catch (error) {
       if (!refusedValue(error)) throw error;
+      this.retried('refused_value');
       return this.transact((tx) => ingestBatchInTransaction(tx, tenantId, batch, true), keyRaces);
     }
   }
@@ -201,9 +207,13 @@ export class Ingestor {
   }
 
 
+  private retried(reason: RetryReason) {
+    for (const listener of this.retryListeners) listener(reason);
+  }
+
   /**
-   * A transaction, retried on deadlocks (and on key races, `keyRaces`); connection failures
-   * become DatabaseUnavailableError.
+   * A transaction, retried on deadlocks, serialization failures and busy locks (and on key races,
+   * `keyRaces`); connection failures become DatabaseUnavailableError.
    */
   private async transact<T>(work: (tx: Tx) => Promise<T>, keyRaces = true): Promise<T> {
     try {
@@ -213,8 +223,9 @@ export class Ingestor {
         maxTimeout: 200,
         randomize: true,
         shouldRetry: ({ error }) => {
+          // Called only when an attempt follows (p-retry checks retries and time left first).
           const reason = retryReasonOf(error, keyRaces);
-          if (reason) for (const listener of this.retryListeners) listener(reason);
+          if (reason) this.retried(reason);
           return reason !== null;
         },
       });

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
-import { Ingestor, type CommittedBatch, type IngestResult } from '../../src/ingest/pipeline.js';
+import { Ingestor, type CommittedBatch, type IngestResult, type RetryReason } from '../../src/ingest/pipeline.js';
 import type { KeyedEvent } from '../../src/ingest/raw-event.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
 import { paymentEvent } from '../support/webhooks.js';
@@ -96,8 +96,10 @@ describe('group commit', () => {
     const events = good.map((p) => zohoEvent(paymentEvent(p.student.zohoId, p.id, '5.00', at(20))));
     events.splice(2, 0, zohoEvent({ notification_id: `gc-nameless-${nameless}`, module: 'BTEC_Students', operation: 'insert', record_id: nameless, data: { id: nameless, Name: 'STU-NONAME', Status: 'Active', Modified_Time: at(20) } }));
     const batches: CommittedBatch[] = [];
-    const off = ingestor.onBatch((b) => void batches.push(b));
-    const run = await together(events).finally(off);
+    const reruns: RetryReason[] = [];
+    const offBatch = ingestor.onBatch((b) => void batches.push(b));
+    const offRetry = ingestor.onRetry((reason) => void reruns.push(reason));
+    const run = await together(events).finally(() => (offBatch(), offRetry()));
     expect(run.statuses).toEqual(['CREATED', 'CREATED', 'REJECTED', 'CREATED', 'CREATED', 'CREATED']);
     expect(run.results[2]!.message).toMatch(/^BTEC_Students: cannot store the record: .*fullName/);
     expect(run.results[2]!.eventId).toBeNull();
@@ -105,6 +107,8 @@ describe('group commit', () => {
     expect(run.commits).toBe(5);
     // Batch listeners hear the five that committed, not the failed batch nor the refused event.
     expect(batches.map((b) => b.events)).toEqual([1, 1, 1, 1, 1]);
+    // Re-runs, as metrics count them: the batch carefully, then split; the refused event alone carefully.
+    expect(reruns).toEqual(['refused_value', 'split', 'refused_value']);
     expect(await database.db.student.count({ where: { zohoId: nameless } })).toBe(0);
     expect(await database.db.syncEvent.count({ where: { recordId: nameless } })).toBe(0);
     expect(await database.db.payment.count({ where: { zohoId: { in: good.map((g) => g.id) } } })).toBe(5);
