@@ -518,7 +518,7 @@ export function planDashboardChanges(tag: string, targets: readonly DashboardTar
   return events;
 }
 
-/** The gateway's group-commit totals so far (its /metrics): committed ingest transactions, their events and seconds, and transactions tried again by reason. */
+/** The gateway's group-commit totals so far (its /metrics): committed ingest transactions, their events and seconds, and ingest work run again by reason (none when the gateway does not export it). */
 export interface TransactionTotals {
   transactions: number;
   events: number;

@@ -48,8 +48,8 @@ export type BatchListener = (batch: CommittedBatch) => void;
  * after Postgres refused a value; `split`, a batch that failed for one event's sake (a refused
  * value, two of its events racing another transaction for keys) event by event.
  */
-export type RetryReason = 'deadlock' | 'serialization' | 'lock_busy' | 'key_race' | 'refused_value' | 'split';
-export const RETRY_REASONS: readonly RetryReason[] = ['deadlock', 'serialization', 'lock_busy', 'key_race', 'refused_value', 'split'];
+export const RETRY_REASONS = ['deadlock', 'serialization', 'lock_busy', 'key_race', 'refused_value', 'split'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
 /** Told before each re-run of ingest work; must not throw. */
 export type RetryListener = (reason: RetryReason) => void;
 
