@@ -706,6 +706,11 @@ async function main() {
         // that has run for a while has seen: the per-transaction code runs ≈ 30 times a second and
         // V8 optimises it only after a few hundred transactions (with 200 events at 8 in flight, the
         // measured run paid for it: 1.74 / 1.71 against 1.27 / 1.26 ms of gateway CPU per event).
+        // 3,000 events were not enough either (perf over S3's timed run, stop 21): 12.5 % of the
+        // main thread's samples ran in baseline code (applyRound, writeRoundSql, planRecord
+        // re-optimised after deopts), 1.8 % after 15,000; V8's compiler threads 1,626 → 829
+        // samples. 3 alternating rounds, 3,000 vs 12,000: gateway CPU per event 1.45 / 1.23 /
+        // 1.21 → 1.13 / 1.18 / 1.10 ms.
         await sendEvents(sender, planS3(shiftTag(tag, 250_000), S3_WARM_UP_EVENTS, options.seed).events, { concurrency: options.inFlight });
         const { sent, cpu, cpuMsPerEvent, transactions, verification } = await measureIngest(plan, true);
         log(`S3: ${fmt(sent.eventsPerSecond)} events/s (p50 ${fmt(sent.p50, 1)} ms, p99 ${fmt(sent.p99, 1)} ms per webhook); replies ${JSON.stringify(sent.statuses)}; HTTP ${JSON.stringify(sent.httpStatuses)}; re-sent after 500: ${sent.serverErrorRetries}, after 503: ${sent.retries}; CPU ms/event: server ${fmt(cpuMsPerEvent.server, 2)}, Postgres ${fmt(cpuMsPerEvent.postgres, 2)}; final state ${verification.exact ? 'EXACT' : 'NOT EXACT'} (${verification.fieldChecks} field checks)`);
@@ -754,9 +759,12 @@ async function main() {
           const per = c.total / countPlan.events.length;
           const byKind = Object.fromEntries(Object.entries(c.byKind).map(([k, n]) => [k, n / countPlan.events.length]));
           const perTransaction = c.byKind.COMMIT ? countPlan.events.length / c.byKind.COMMIT : NaN;
-          log(`S3: ${fmt(per, 2)} SQL statements per webhook on the wire (${kinds(c, countPlan.events.length)}; ${countPlan.events.length} webhooks of the same mix, ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction)`);
-          (results.scenarios.S3 as Record<string, unknown>).statements = { perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight, webhooksPerTransaction: perTransaction };
+          const transactions = c.byKind.COMMIT ?? NaN;
+          const perTransactionCounts = `${fmt(c.total / transactions, 1)} statements in ${fmt(c.roundTrips / transactions, 1)} round trips per transaction`;
+          log(`S3: ${fmt(per, 2)} SQL statements per webhook on the wire (${kinds(c, countPlan.events.length)}; ${countPlan.events.length} webhooks of the same mix, ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction; ${perTransactionCounts})`);
+          (results.scenarios.S3 as Record<string, unknown>).statements = { perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight, webhooksPerTransaction: perTransaction, statementsPerTransaction: c.total / transactions, roundTripsPerTransaction: c.roundTrips / transactions };
           rows.push({ scenario: 'S3', metric: `SQL statements per webhook (wire count; ${countPlan.events.length} webhooks at ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction)`, value: fmt(per, 2) });
+          rows.push({ scenario: 'S3', metric: 'per ingest transaction: statements; round trips to Postgres (wire count, pipelined statements share one)', value: `${fmt(c.total / transactions, 1)}; ${fmt(c.roundTrips / transactions, 1)}` });
         } finally {
           countSender.close();
           await counted.stop();
@@ -924,7 +932,7 @@ async function measureWebhookFloor(service: Service, events: readonly WebhookEve
 
 const sortedEntries = (counts: Record<string, number>) => Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
 
-const S3_WARM_UP_EVENTS = 3000;
+const S3_WARM_UP_EVENTS = 12_000;
 
 /**
  * Requests (or events) per second two otherwise idle cores could serve, from CPU ms per request:

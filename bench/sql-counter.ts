@@ -14,6 +14,12 @@ export interface StatementCounts {
   byKind: Record<string, number>;
   /** Parse messages (statements planned anew; unnamed statements are parsed per execution). */
   parses: number;
+  /**
+   * Round trips: how often a connection sent a statement (a Sync or a simple Query, each
+   * answered by one ReadyForQuery) while it awaited no answer. Pipelined statements, sent
+   * before the answers to those ahead of them, share their round trip.
+   */
+  roundTrips: number;
   /** Distinct SQL texts seen with how often each ran (trimmed to 160 characters). */
   texts: Map<string, number>;
 }
@@ -32,7 +38,7 @@ function kindOf(sql: string): string {
 }
 
 export async function startSqlCounter(upstreamHost: string, upstreamPort: number): Promise<SqlCounter> {
-  let state: StatementCounts = { total: 0, byKind: {}, parses: 0, texts: new Map() };
+  let state: StatementCounts = { total: 0, byKind: {}, parses: 0, roundTrips: 0, texts: new Map() };
   const sockets = new Set<net.Socket>();
   const record = (sql: string) => {
     state.total++;
@@ -49,6 +55,12 @@ export async function startSqlCounter(upstreamHost: string, upstreamPort: number
     const portals = new Map<string, string>();
     let buffer: Buffer = Buffer.alloc(0);
     let started = false;
+    /** Syncs and simple queries sent, not yet answered by a ReadyForQuery. */
+    let awaited = 0;
+    const expectAnswer = () => {
+      if (awaited === 0) state.roundTrips++;
+      awaited++;
+    };
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk);
       buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
@@ -69,6 +81,7 @@ export async function startSqlCounter(upstreamHost: string, upstreamPort: number
         if (buffer.length < 1 + length) return;
         const body = buffer.subarray(5, 1 + length);
         buffer = buffer.subarray(1 + length);
+        if (type === 'Q' || type === 'S') expectAnswer();
         if (type === 'Q') {
           record(body.toString('utf8', 0, body.length - 1));
         } else if (type === 'P') {
@@ -88,6 +101,19 @@ export async function startSqlCounter(upstreamHost: string, upstreamPort: number
         }
       }
     });
+    // The backend's messages, for its ReadyForQuery answers ('Z'). Those of the startup (no
+    // statement awaited them) are not counted. (Our clients do not ask for SSL, whose one-byte
+    // answer has no message frame.)
+    let answers: Buffer = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      answers = answers.length ? Buffer.concat([answers, chunk]) : chunk;
+      while (answers.length >= 5) {
+        const length = answers.readInt32BE(1);
+        if (answers.length < 1 + length) break;
+        if (answers[0] === 0x5a && awaited > 0) awaited--;
+        answers = answers.subarray(1 + length);
+      }
+    });
     upstream.pipe(client);
     const close = () => {
       client.destroy();
@@ -104,7 +130,7 @@ export async function startSqlCounter(upstreamHost: string, upstreamPort: number
     port,
     counts: () => ({ ...state, byKind: { ...state.byKind }, texts: new Map(state.texts) }),
     reset: () => {
-      state = { total: 0, byKind: {}, parses: 0, texts: new Map() };
+      state = { total: 0, byKind: {}, parses: 0, roundTrips: 0, texts: new Map() };
     },
     close: () =>
       new Promise<void>((resolve) => {

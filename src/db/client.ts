@@ -36,7 +36,10 @@ export function withSessionSettings(url: string): { connectionString: string; op
 /** Creates a Prisma client on the pg driver adapter. */
 export function createPrismaClient(url: string, options: DatabaseOptions = {}) {
   // A caller waits at most 10 s for a free connection (then fails as the database being away).
-  const pool = new pg.Pool({ ...withSessionSettings(url), max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
+  // pipeline: a statement is sent without waiting for the one before (node-postgres pipelining):
+  // awaited one by one, statements run as without it; sql.ts sends a transaction's BEGIN with
+  // its first statement.
+  const pool = new pg.Pool({ ...withSessionSettings(url), max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, pipeline: true });
   // An idle client losing its server (database restart) must not crash the process.
   pool.on('error', () => {});
   pools.set(url, pool);

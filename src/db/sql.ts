@@ -19,6 +19,12 @@ export interface SqlTx {
   query<T>(sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<T[]>;
   /** The number of rows the statement touched. */
   execute(sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<number>;
+  /**
+   * Sends a statement whose result nobody reads (taking locks, say) without waiting for it: it
+   * travels with the next statement, which Postgres runs after it. That next statement (or
+   * COMMIT) also waits for it and fails with its error, so nothing can rely on it before then.
+   */
+  send(sql: Prisma.Sql | string, values?: readonly unknown[]): void;
 }
 
 /** Hears every statement these transactions send, BEGIN and COMMIT included (tests count them). */
@@ -95,10 +101,21 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   const pool = currentPool();
   if (!pool) throw new Error('sqlTransaction: no database bound (useDatabase)');
   const client = await pool.connect();
-  const send = (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => client.query(queryConfig(sql, values));
+  // Statements sent without waiting (the pool's clients pipeline, client.ts): the next one awaited
+  // waits for them too. Postgres answers in order, so the first to fail is the one that failed
+  // first (not the "transaction is aborted" of those behind it).
+  let unanswered: Promise<unknown>[] = [];
+  const send = async (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => {
+    const sent = client.query(queryConfig(sql, values));
+    if (!unanswered.length) return sent;
+    const before = unanswered;
+    unanswered = [];
+    return (await Promise.all([...before, sent])).at(-1) as pg.QueryResult;
+  };
   const tx: SqlTx = {
     query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await send(sql, values)).rows as R[],
     execute: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
+    send: (sql, values) => void unanswered.push(client.query(queryConfig(sql, values))),
   };
   // pg emits 'error' on a checked-out client whose connection dies (restart, failover,
   // pg_terminate_backend) even between queries, and pg-pool listens only while it is idle:
@@ -108,12 +125,16 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   client.on('error', onError);
   try {
     for (const listener of listeners) listener('BEGIN');
-    // One round trip: a simple query may carry several statements; the transaction outlives it.
-    await client.query(`BEGIN; ${TRANSACTION_SETTINGS}`);
+    // A simple query may carry several statements; the transaction outlives it. Sent with the
+    // first statement: that one cannot run outside the transaction, since a well-formed BEGIN on
+    // an idle connection does not fail alone (a failing SET LOCAL aborts the transaction and the
+    // statement behind it with it; a broken connection fails both).
+    unanswered.push(client.query(`BEGIN; ${TRANSACTION_SETTINGS}`));
     const result = await work(tx);
     await send('COMMIT');
     return result;
   } catch (error) {
+    await Promise.allSettled(unanswered);
     await client.query('ROLLBACK').catch(() => (broken = true));
     throw error;
   } finally {

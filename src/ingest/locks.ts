@@ -35,11 +35,14 @@ export class TransactionLocks {
     private readonly tenantId: string,
   ) {}
 
-  /** Waits for every key not held yet, in sorted order, in one statement. */
+  /**
+   * Waits for every key not held yet, in sorted order, in one statement — sent with the
+   * transaction's next statement (SqlTx.send), which Postgres runs once the locks are held.
+   */
   readonly acquire: LockFn = async (keys) => {
     const wanted = this.pending(keys);
     if (!wanted.length) return;
-    await this.tx.query(waitForLocksSql(wanted));
+    this.tx.send(waitForLocksSql(wanted));
     this.taken(wanted);
   };
 

@@ -1,7 +1,8 @@
 /**
  * SQL statements per ingested event (every statement the transaction sends, BEGIN and COMMIT
- * included), pinned: each is a round trip on the path of a tenant's batches (group-commit.ts,
- * one at a time), so a regression here is a throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
+ * included), pinned: each is Postgres work, and most a round trip (round-trips.test.ts counts
+ * those), on the path of a tenant's batches (group-commit.ts, one at a time), so a regression
+ * here is a throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
  * about the same record still waits for it.
  */
 import pg from 'pg';

@@ -1,0 +1,94 @@
+/**
+ * Round trips to Postgres, counted on the wire (bench/sql-counter.ts, a TCP proxy reading both
+ * directions of the protocol): a tenant's batches run one at a time (group-commit.ts), and while
+ * one waits for an answer the gateway and Postgres take turns, so every round trip saved is
+ * wall time on that path. Statements the transaction does not need answered before it goes on
+ * travel with the next one (node-postgres pipelining, db/sql.ts): BEGIN with the first
+ * statement, a lock taken before a read with the read.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSqlCounter, type SqlCounter } from '../../bench/sql-counter.js';
+import { useDatabase, type Db } from '../../src/db/client.js';
+import { sqlTransaction } from '../../src/db/sql.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
+import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
+import { useFreshDatabase } from '../support/database.js';
+import { paymentEvent } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+let counter: SqlCounter;
+let proxied: Db;
+
+beforeAll(async () => {
+  const url = new URL(database.url);
+  counter = await startSqlCounter(url.hostname, Number(url.port || 5432));
+  url.port = String(counter.port);
+  // Binds the app's pool (sqlTransaction, the Ingestor) to the proxy for this file.
+  proxied = useDatabase(url.toString(), { poolSize: 5 });
+});
+afterAll(async () => {
+  await proxied?.$disconnect();
+  await counter?.close();
+});
+
+async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; statements: number; roundTrips: number; kinds: Record<string, number> }> {
+  counter.reset();
+  const result = await fn();
+  const { total, roundTrips, byKind } = counter.counts();
+  return { result, statements: total, roundTrips, kinds: byKind };
+}
+
+describe('round trips', () => {
+  it("a transaction's BEGIN travels with its first statement", async () => {
+    const { result, statements, roundTrips, kinds } = await counted(() => sqlTransaction((tx) => tx.query<{ ok: number }>('SELECT 1 AS ok')));
+    expect(result).toEqual([{ ok: 1 }]);
+    expect({ statements, roundTrips, kinds }).toEqual({ statements: 3, roundTrips: 2, kinds: { BEGIN: 1, SELECT: 1, COMMIT: 1 } });
+  });
+
+  it('a statement sent without waiting runs before the next, in its round trip', async () => {
+    const { result, roundTrips } = await counted(() =>
+      sqlTransaction(async (tx) => {
+        tx.send('SELECT pg_advisory_xact_lock(4242)');
+        return tx.query<{ held: number }>("SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted");
+      }),
+    );
+    expect(result).toEqual([{ held: 1 }]);
+    // BEGIN + the lock + the read, then COMMIT.
+    expect(roundTrips).toBe(2);
+  });
+
+  it("a sent statement's failure fails the transaction with its own error, and nothing of it commits", async () => {
+    const key = `round-trip-${Date.now()}`;
+    const failing = sqlTransaction(async (tx) => {
+      await tx.execute(Prisma.sql`INSERT INTO "Tenant" ("id", "name", "webhookSecret") VALUES (${key}, 'round trips', 's')`);
+      tx.send('SELECT 1/0');
+      await tx.query('SELECT 1');
+    });
+    // Division by zero (22012), not the "transaction is aborted" (25P02) of the statement behind it.
+    await expect(failing).rejects.toMatchObject({ code: '22012' });
+    expect(await database.db.tenant.findUnique({ where: { id: key } })).toBeNull();
+    // The connection is clean for the next transaction.
+    expect(await sqlTransaction((tx) => tx.query<{ ok: number }>('SELECT 1 AS ok'))).toEqual([{ ok: 1 }]);
+  });
+
+  it('an event applied alone: BEGIN with the claim, the read, the write, COMMIT', async () => {
+    const ingestor = new Ingestor();
+    const [event] = zohoWebhookEvents({
+      notification_id: `round-trip-student-${Date.now()}`,
+      module: 'BTEC_Students',
+      operation: 'insert',
+      record_id: '9398830077000000701',
+      data: { id: '9398830077000000701', Name: 'STU-7701', Full_Name: 'Round Trip', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    });
+    const created = await counted(() => ingestor.ingest('default', event!));
+    expect(created.result.status).toBe('CREATED');
+    expect({ statements: created.statements, roundTrips: created.roundTrips }).toEqual({ statements: 5, roundTrips: 4 });
+
+    // A child whose parent is stored: the same.
+    const [payment] = zohoWebhookEvents(paymentEvent('9398830077000000701', '9398830077000000702', '10.00', '2026-02-13T10:00:00+03:00'));
+    const child = await counted(() => ingestor.ingest('default', payment!));
+    expect(child.result.status).toBe('CREATED');
+    expect({ statements: child.statements, roundTrips: child.roundTrips }).toEqual({ statements: 5, roundTrips: 4 });
+  });
+});
