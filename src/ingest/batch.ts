@@ -471,10 +471,10 @@ function rejectedEntry(w: Work, message: string): Entry {
 
 type ReleasedRow = { id: string; awaiting: string; syncEventId: string; idempotencyKey: string; source: 'ZOHO' | 'MOODLE'; module: string; operation: string | null; recordId: string | null };
 
-/** The entries' writes: one statement (after removing the learning outcomes they replace); returns what their stored keys release. */
+/** The entries' writes: one statement (after removing the learning outcomes they replace, sent with it); returns what their stored keys release. */
 async function writeEntries(tx: Tx, tenantId: string, entries: Entry[]): Promise<ReleasedRow[]> {
   const replaced = entries.flatMap((e) => (e.replaced ? [e.replaced] : []));
-  if (replaced.length) await tx.execute(Prisma.sql`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`);
+  if (replaced.length) tx.send(Prisma.sql`DELETE FROM "LearningOutcome" WHERE "gradeId" = ANY(${replaced}::uuid[])`);
   return tx.query<ReleasedRow>(
     writeRoundSql(
       tenantId,
