@@ -762,7 +762,7 @@ async function main() {
           const transactions = c.byKind.COMMIT ?? NaN;
           const perTransactionCounts = `${fmt(c.total / transactions, 1)} statements in ${fmt(c.roundTrips / transactions, 1)} round trips per transaction`;
           log(`S3: ${fmt(per, 2)} SQL statements per webhook on the wire (${kinds(c, countPlan.events.length)}; ${countPlan.events.length} webhooks of the same mix, ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction; ${perTransactionCounts})`);
-          (results.scenarios.S3 as Record<string, unknown>).statements = { perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight, webhooksPerTransaction: perTransaction, statementsPerTransaction: c.total / transactions, roundTripsPerTransaction: c.roundTrips / transactions };
+          (results.scenarios.S3 as Record<string, unknown>).statements = { perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight, webhooksPerTransaction: perTransaction, statementsPerTransaction: c.total / transactions, roundTripsPerTransaction: c.roundTrips / transactions, texts: [...c.texts.entries()].map(([sql, n]) => ({ sql, n })).sort((a, b) => b.n - a.n) };
           rows.push({ scenario: 'S3', metric: `SQL statements per webhook (wire count; ${countPlan.events.length} webhooks at ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction)`, value: fmt(per, 2) });
           rows.push({ scenario: 'S3', metric: 'per ingest transaction: statements; round trips to Postgres (wire count, pipelined statements share one)', value: `${fmt(c.total / transactions, 1)}; ${fmt(c.roundTrips / transactions, 1)}` });
         } finally {
