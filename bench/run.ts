@@ -758,13 +758,16 @@ async function main() {
           const c = counter.counts();
           const per = c.total / countPlan.events.length;
           const byKind = Object.fromEntries(Object.entries(c.byKind).map(([k, n]) => [k, n / countPlan.events.length]));
-          const perTransaction = c.byKind.COMMIT ? countPlan.events.length / c.byKind.COMMIT : NaN;
-          const transactions = c.byKind.COMMIT ?? NaN;
-          const perTransactionCounts = `${fmt(c.total / transactions, 1)} statements in ${fmt(c.roundTrips / transactions, 1)} round trips per transaction`;
-          log(`S3: ${fmt(per, 2)} SQL statements per webhook on the wire (${kinds(c, countPlan.events.length)}; ${countPlan.events.length} webhooks of the same mix, ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction; ${perTransactionCounts})`);
-          (results.scenarios.S3 as Record<string, unknown>).statements = { perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight, webhooksPerTransaction: perTransaction, statementsPerTransaction: c.total / transactions, roundTripsPerTransaction: c.roundTrips / transactions, texts: [...c.texts.entries()].map(([sql, n]) => ({ sql, n })).sort((a, b) => b.n - a.n) };
-          rows.push({ scenario: 'S3', metric: `SQL statements per webhook (wire count; ${countPlan.events.length} webhooks at ${options.inFlight} in flight, ${fmt(perTransaction, 1)} per transaction)`, value: fmt(per, 2) });
-          rows.push({ scenario: 'S3', metric: 'per ingest transaction: statements; round trips to Postgres (wire count, pipelined statements share one)', value: `${fmt(c.total / transactions, 1)}; ${fmt(c.roundTrips / transactions, 1)}` });
+          const commits = c.byKind.COMMIT ?? NaN;
+          const perTransaction = { webhooks: countPlan.events.length / commits, statements: c.total / commits, roundTrips: c.roundTrips / commits };
+          log(`S3: ${fmt(per, 2)} SQL statements per webhook on the wire (${kinds(c, countPlan.events.length)}; ${countPlan.events.length} webhooks of the same mix, ${options.inFlight} in flight, ${fmt(perTransaction.webhooks, 1)} per transaction; ${fmt(perTransaction.statements, 1)} statements in ${fmt(perTransaction.roundTrips, 1)} round trips per transaction)`);
+          (results.scenarios.S3 as Record<string, unknown>).statements = {
+            perWebhook: per, byKind, sample: countPlan.events.length, inFlight: options.inFlight,
+            webhooksPerTransaction: perTransaction.webhooks, statementsPerTransaction: perTransaction.statements, roundTripsPerTransaction: perTransaction.roundTrips,
+            texts: [...c.texts.entries()].map(([sql, n]) => ({ sql, n })).sort((a, b) => b.n - a.n),
+          };
+          rows.push({ scenario: 'S3', metric: `SQL statements per webhook (wire count; ${countPlan.events.length} webhooks at ${options.inFlight} in flight, ${fmt(perTransaction.webhooks, 1)} per transaction)`, value: fmt(per, 2) });
+          rows.push({ scenario: 'S3', metric: 'per ingest transaction: statements; round trips to Postgres (wire count, pipelined statements share one)', value: `${fmt(perTransaction.statements, 1)}; ${fmt(perTransaction.roundTrips, 1)}` });
         } finally {
           countSender.close();
           await counted.stop();

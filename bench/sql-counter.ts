@@ -37,8 +37,10 @@ function kindOf(sql: string): string {
   return (match?.[1] ?? '?').toUpperCase();
 }
 
+const noCounts = (): StatementCounts => ({ total: 0, byKind: {}, parses: 0, roundTrips: 0, texts: new Map() });
+
 export async function startSqlCounter(upstreamHost: string, upstreamPort: number): Promise<SqlCounter> {
-  let state: StatementCounts = { total: 0, byKind: {}, parses: 0, roundTrips: 0, texts: new Map() };
+  let state = noCounts();
   const sockets = new Set<net.Socket>();
   const record = (sql: string) => {
     state.total++;
@@ -130,7 +132,7 @@ export async function startSqlCounter(upstreamHost: string, upstreamPort: number
     port,
     counts: () => ({ ...state, byKind: { ...state.byKind }, texts: new Map(state.texts) }),
     reset: () => {
-      state = { total: 0, byKind: {}, parses: 0, roundTrips: 0, texts: new Map() };
+      state = noCounts();
     },
     close: () =>
       new Promise<void>((resolve) => {

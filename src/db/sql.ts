@@ -105,7 +105,7 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   // waits for them too. Postgres answers in order, so the first to fail is the one that failed
   // first (not the "transaction is aborted" of those behind it).
   let unanswered: Promise<unknown>[] = [];
-  const send = async (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => {
+  const run = async (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => {
     const sent = client.query(queryConfig(sql, values));
     if (!unanswered.length) return sent;
     const before = unanswered;
@@ -113,8 +113,8 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
     return (await Promise.all([...before, sent])).at(-1) as pg.QueryResult;
   };
   const tx: SqlTx = {
-    query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await send(sql, values)).rows as R[],
-    execute: async (sql, values) => (await send(sql, values)).rowCount ?? 0,
+    query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await run(sql, values)).rows as R[],
+    execute: async (sql, values) => (await run(sql, values)).rowCount ?? 0,
     send: (sql, values) => void unanswered.push(client.query(queryConfig(sql, values))),
   };
   // pg emits 'error' on a checked-out client whose connection dies (restart, failover,
@@ -131,7 +131,7 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
     // statement behind it with it; a broken connection fails both).
     unanswered.push(client.query(`BEGIN; ${TRANSACTION_SETTINGS}`));
     const result = await work(tx);
-    await send('COMMIT');
+    await run('COMMIT');
     return result;
   } catch (error) {
     await Promise.allSettled(unanswered);

@@ -4,7 +4,7 @@
  * one waits for an answer the gateway and Postgres take turns, so every round trip saved is
  * wall time on that path. Statements the transaction does not need answered before it goes on
  * travel with the next one (node-postgres pipelining, db/sql.ts): BEGIN with the first
- * statement, a lock taken before a read with the read.
+ * statement, the sorted lock call before a read with the read (locks.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSqlCounter, type SqlCounter } from '../../bench/sql-counter.js';
@@ -90,5 +90,30 @@ describe('round trips', () => {
     const child = await counted(() => ingestor.ingest('default', payment!));
     expect(child.result.status).toBe('CREATED');
     expect({ statements: child.statements, roundTrips: child.roundTrips }).toEqual({ statements: 5, roundTrips: 4 });
+  });
+
+  it('a parent releasing a parked child: the sorted lock call travels with the read behind it', async () => {
+    const ingestor = new Ingestor();
+    const [payment] = zohoWebhookEvents(paymentEvent('9398830077000000711', '9398830077000000712', '12.00', '2026-02-13T10:00:00+03:00'));
+    expect((await ingestor.ingest('default', payment!)).status).toBe('PARKED');
+    const [student] = zohoWebhookEvents({
+      notification_id: `round-trip-parent-${Date.now()}`,
+      module: 'BTEC_Students',
+      operation: 'insert',
+      record_id: '9398830077000000711',
+      data: { id: '9398830077000000711', Name: 'STU-7711', Full_Name: 'Round Trip Parent', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    });
+    const heard: string[] = [];
+    const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
+    const released = await counted(() => ingestor.ingest('default', student!)).finally(off);
+    expect(released.result.status).toBe('CREATED');
+    expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Payments CREATED']);
+    // BEGIN + the claim (finding the parked payment); what the payment releases in turn; the locks
+    // + the student's read; its write; the payment's read; its write; COMMIT.
+    expect({ statements: released.statements, roundTrips: released.roundTrips, kinds: released.kinds }).toEqual({
+      statements: 9,
+      roundTrips: 7,
+      kinds: { BEGIN: 1, WITH: 5, SELECT: 2, COMMIT: 1 },
+    });
   });
 });
