@@ -39,6 +39,17 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; statements
   return { result, statements: total, roundTrips, kinds: byKind };
 }
 
+function studentEvent(zohoId: string) {
+  const [event] = zohoWebhookEvents({
+    notification_id: `round-trip-student-${zohoId}`,
+    module: 'BTEC_Students',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Round Trip', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
+  });
+  return event!;
+}
+
 describe('round trips', () => {
   it("a transaction's BEGIN travels with its first statement", async () => {
     const { result, statements, roundTrips, kinds } = await counted(() => sqlTransaction((tx) => tx.query<{ ok: number }>('SELECT 1 AS ok')));
@@ -74,14 +85,7 @@ describe('round trips', () => {
 
   it('an event applied alone: BEGIN with the claim, the read, the write, COMMIT', async () => {
     const ingestor = new Ingestor();
-    const [event] = zohoWebhookEvents({
-      notification_id: `round-trip-student-${Date.now()}`,
-      module: 'BTEC_Students',
-      operation: 'insert',
-      record_id: '9398830077000000701',
-      data: { id: '9398830077000000701', Name: 'STU-7701', Full_Name: 'Round Trip', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
-    });
-    const created = await counted(() => ingestor.ingest('default', event!));
+    const created = await counted(() => ingestor.ingest('default', studentEvent('9398830077000000701')));
     expect(created.result.status).toBe('CREATED');
     expect({ statements: created.statements, roundTrips: created.roundTrips }).toEqual({ statements: 5, roundTrips: 4 });
 
@@ -96,16 +100,9 @@ describe('round trips', () => {
     const ingestor = new Ingestor();
     const [payment] = zohoWebhookEvents(paymentEvent('9398830077000000711', '9398830077000000712', '12.00', '2026-02-13T10:00:00+03:00'));
     expect((await ingestor.ingest('default', payment!)).status).toBe('PARKED');
-    const [student] = zohoWebhookEvents({
-      notification_id: `round-trip-parent-${Date.now()}`,
-      module: 'BTEC_Students',
-      operation: 'insert',
-      record_id: '9398830077000000711',
-      data: { id: '9398830077000000711', Name: 'STU-7711', Full_Name: 'Round Trip Parent', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
-    });
     const heard: string[] = [];
     const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
-    const released = await counted(() => ingestor.ingest('default', student!)).finally(off);
+    const released = await counted(() => ingestor.ingest('default', studentEvent('9398830077000000711'))).finally(off);
     expect(released.result.status).toBe('CREATED');
     expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Payments CREATED']);
     // BEGIN + the claim (finding the parked payment); what the payment releases in turn; the locks
