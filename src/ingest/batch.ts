@@ -4,7 +4,9 @@
  * is applying them one after another in some order: a round reads every record's parents and
  * rows in one statement, plans each record (store.ts planRecord, the same rules as one event
  * alone), and writes all rows, event outcomes, parked rows and learning outcomes in one
- * statement, which also finds the parked events the stored keys release: the next round.
+ * statement, which also finds the parked events the stored keys release: the next round. That
+ * round's read travels with the write (prefetchReads), for the events it will hold as far as
+ * they are known before the write: one round trip per round, not two.
  *
  * Statements for a batch of any size, nothing parked: claim + locks, read, write, COMMIT.
  */
@@ -18,7 +20,7 @@ import { knownParkedRecord, parkedRecordOf, type KeyedEvent, type RawEvent } fro
 import { IngestInputError, type IncomingRecord } from './record.js';
 import {
   describeRef, existingRow, lockKeysOf, ownKeysOf, parseRefKey, planRecord, readRecords, resolveRefs,
-  type Applied, type RecordPlan, type RecordWrite, type Tx,
+  type Applied, type RecordPlan, type RecordRead, type RecordWrite, type Tx,
 } from './store.js';
 
 /** An event of a batch: its record parsed (null: a Notifications-API id, parked until fetched). */
@@ -121,10 +123,11 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
   // for the batch the claim took them; else the records' and those of the events they release.
   let pending = work;
   let afterReleases: Work[] = [];
+  const forecast: ReleaseForecast = new Map();
   if (locked) locks.taken(lockKeys);
   else if (work.length) {
     const claimedKeys = work.flatMap((w) => (w.record ? lockKeysOf(w.record) : []));
-    const releaseKeys = await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys));
+    const releaseKeys = await releaseLockKeys(tx, tenantId, parked, new Set(ownKeys), forecast);
     await locks.acquire([...claimedKeys, ...releaseKeys]);
     // Applied one after another, an event of the batch about an entity a parked event is about to
     // be released onto would follow that release: it waits until the releases are done.
@@ -137,13 +140,15 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
 
   const released: IngestResult[] = [];
   const state: RoundState = { queued: new Set(), seq: batch.length, parked: [] };
+  let prefetched: Prefetch | null = null;
   while (pending.length || afterReleases.length) {
     if (!pending.length) [pending, afterReleases] = [afterReleases, []];
     const { round, deferred } = conflictFree(pending);
-    const next = await applyRound(tx, tenantId, locks, round, state, careful, (w, result) => {
+    const next = await applyRound(tx, tenantId, locks, round, state, careful, prefetched, { deferred, afterReleases, forecast }, (w, result) => {
       if (w.index !== undefined) results[w.index] = result;
       else released.push(result);
     });
+    prefetched = next.prefetched;
     pending = [...[...deferred, ...next.deferred].sort((a, b) => a.seq - b.seq), ...next.released];
   }
   return { results: results.map((r) => r!), released, parked: state.parked };
@@ -238,27 +243,37 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
 }
 
 /**
- * The entity locks of the parked events `parked` (and, recursively, of those they release in
- * turn). Read without locks: one that appears meanwhile is found after locking and only tried.
+ * The parked events awaiting a key, as found before the rounds: which records a round's write
+ * will release (most of the time), so the next round's read can travel with that write.
  */
-async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string }[], looked: Set<string>, depth = 0): Promise<string[]> {
+type ReleaseForecast = Map<string, { eventId: string; record: IncomingRecord }[]>;
+
+/**
+ * The entity locks of the parked events `parked` (and, recursively, of those they release in
+ * turn), and those events' records by the key they await (`forecast`). Read without locks: one
+ * that appears meanwhile is found after locking and only tried.
+ */
+async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; awaiting: string }[], looked: Set<string>, forecast: ReleaseForecast, depth = 0): Promise<string[]> {
   const keys: string[] = [];
   const stores: string[] = [];
   const records = await parkedRecordsOf(tx, tenantId, parked.map((p) => p.syncEventId));
-  for (const { syncEventId } of parked) {
+  for (const { syncEventId, awaiting } of parked) {
     const child = records.get(syncEventId);
     // Gone meanwhile, or rejected when released: needs no lock.
     if (!child || child instanceof IngestInputError) continue;
     keys.push(...lockKeysOf(child));
+    const awaitingIt = forecast.get(awaiting);
+    if (awaitingIt) awaitingIt.push({ eventId: syncEventId, record: child });
+    else forecast.set(awaiting, [{ eventId: syncEventId, record: child }]);
     for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
   }
   if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
   for (const key of stores) looked.add(key);
-  const next = await tx.query<{ syncEventId: string }>(
-    Prisma.sql`SELECT p."syncEventId" FROM unnest(${[...new Set(stores)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
+  const next = await tx.query<{ syncEventId: string; awaiting: string }>(
+    Prisma.sql`SELECT p."syncEventId", p."awaiting" FROM unnest(${[...new Set(stores)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
   );
   if (!next.length) return keys;
-  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, depth + 1))];
+  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, forecast, depth + 1))];
 }
 
 /** DUPLICATE for every event whose key was there (the original, as the claim read it). */
@@ -315,12 +330,14 @@ async function applyRound(
   work: Work[],
   state: RoundState,
   careful: boolean,
+  prefetched: Prefetch | null,
+  ahead: { deferred: Work[]; afterReleases: Work[]; forecast: ReleaseForecast },
   done: (w: Work, result: IngestResult) => void,
-): Promise<{ released: Work[]; deferred: Work[] }> {
+): Promise<{ released: Work[]; deferred: Work[]; prefetched: Prefetch | null }> {
   // Released events' locks were taken with the batch's; one that appeared since is only tried.
   await locks.tryAcquire(work.flatMap((w) => (w.parked && w.record && !w.invalid ? lockKeysOf(w.record) : [])));
   const withRecord = work.filter((w) => w.record && !w.invalid);
-  const reads = await readRecords(tx, tenantId, withRecord.map((w) => w.record!));
+  const reads = await readRound(tx, tenantId, withRecord, prefetched);
   const plans = new Map<Work, RecordPlan | IngestInputError>();
   // Different keys can still mean one row: a stored row matching both records (by different
   // keys), or one enrolment of a student in a class. The later event waits for the next round,
@@ -385,7 +402,21 @@ async function applyRound(
     entries.push(e);
   }
 
-  const written = careful && round.some((w) => w.parked) ? await writeCarefully(tx, tenantId, entries) : { entries, rows: await writeEntries(tx, tenantId, entries) };
+  let written: { entries: Entry[]; rows: ReleasedRow[] };
+  let prefetch: Prefetch | null = null;
+  if (careful && round.some((w) => w.parked)) written = await writeCarefully(tx, tenantId, entries);
+  else {
+    const writing = writeEntries(tx, tenantId, entries);
+    // The next round's read, sent behind the write: its events are those deferred and those the
+    // write releases, as far as the lookup before the rounds found them (a record it did not
+    // find is read in its round, as before).
+    const applying = new Set(round.map((w) => w.eventId));
+    const stores = new Set(entries.flatMap((e) => e.stores));
+    const releasing = [...stores].flatMap((key) => ahead.forecast.get(key) ?? []).filter((r) => !applying.has(r.eventId));
+    const upcoming = [...ahead.deferred, ...deferred, ...releasing];
+    prefetch = prefetchReads(tx, tenantId, locks, upcoming.length ? upcoming : ahead.afterReleases);
+    written = { entries, rows: await writing };
+  }
   /** Stored key → depth of the event that stored it (what it releases is one level deeper). */
   const releases = new Map<string, number>();
   for (const e of written.entries) {
@@ -411,7 +442,40 @@ async function applyRound(
     else next.record = record;
     released.push(next);
   }
-  return { released, deferred };
+  return { released, deferred, prefetched: prefetch };
+}
+
+/**
+ * Reads sent with a round's write, behind it: valid for the round right after that write only
+ * (nothing is written in between), and only for the records they were read for. A read is
+ * only as good as the locks held when it runs, so only records whose locks are all held are
+ * read ahead: the batch's and the forecast's were taken in the one sorted call before the
+ * rounds; a released event the forecast missed has its locks tried in the round that applies
+ * it, and one deferred before that round (conflictFree) has not yet.
+ */
+interface Prefetch {
+  records: Map<string, IncomingRecord>;
+  reads: Promise<Map<string, RecordRead>>;
+}
+
+function prefetchReads(tx: Tx, tenantId: string, locks: TransactionLocks, upcoming: readonly { eventId: string; record: IncomingRecord | null; invalid?: IngestInputError }[]): Prefetch | null {
+  const ready = new Map<string, IncomingRecord>();
+  for (const u of upcoming) if (u.record && !u.invalid && locks.holds(lockKeysOf(u.record))) ready.set(u.eventId, u.record);
+  if (!ready.size) return null;
+  const ids = [...ready.keys()];
+  const reads = readRecords(tx, tenantId, [...ready.values()]).then((list) => new Map(ids.map((id, i) => [id, list[i]!])));
+  // Awaited by the next round; when the write before it fails, by nobody (its error is the write's).
+  reads.catch(() => {});
+  return { records: ready, reads };
+}
+
+/** The round's reads: those prefetched for its records, the rest read now. */
+async function readRound(tx: Tx, tenantId: string, work: Work[], prefetched: Prefetch | null): Promise<RecordRead[]> {
+  const ahead = prefetched ? await prefetched.reads : new Map<string, RecordRead>();
+  const fresh = work.filter((w) => prefetched?.records.get(w.eventId) !== w.record);
+  const reads = await readRecords(tx, tenantId, fresh.map((w) => w.record!));
+  const read = new Map(fresh.map((w, i) => [w, reads[i]!]));
+  return work.map((w) => read.get(w) ?? ahead.get(w.eventId)!);
 }
 
 /**

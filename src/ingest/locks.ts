@@ -67,6 +67,11 @@ export class TransactionLocks {
     return [...new Set(keys.map((k) => `${this.tenantId}|${k}`))].filter((k) => !this.held.has(k)).sort();
   }
 
+  /** Whether every one of `keys` is held (or sent to be taken, as `acquire` does). */
+  holds(keys: readonly string[]): boolean {
+    return keys.every((k) => this.held.has(`${this.tenantId}|${k}`));
+  }
+
   taken(wanted: readonly string[]): void {
     for (const key of wanted) this.held.add(key);
   }

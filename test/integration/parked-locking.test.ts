@@ -97,6 +97,76 @@ describe('releasing parked events', () => {
     expect(results[0]!.message).toMatch(/^already received at .* \(PARKED\)$/);
   });
 
+  // A round's write carries the next round's read (batch.ts prefetchReads) for the parked events
+  // the lookup before the rounds found; what really is released is what the write returns.
+  it('a child parked elsewhere after the lookup: the write releases it unforeseen, and it is read in its round beside the foreseen one', async () => {
+    const studentId = '9398830099000000031';
+    const [foreseenId, unforeseenId] = ['9398830099000000032', '9398830099000000033'];
+    expect((await ingestor.ingest('default', zohoWebhookEvents(paymentEvent(studentId, foreseenId, '32.00', '2026-02-13T10:00:00+03:00'))[0]!)).status).toBe('PARKED');
+    await other.query('BEGIN');
+    await other.query(lockOf(`Student:zohoId:${studentId}`));
+    // The claim finds the first payment parked; the sorted lock call then waits for the student's lock.
+    const heard: string[] = [];
+    const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
+    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(studentEvent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
+    await someoneWaitsFor(other, 'advisory');
+    // Another instance parks a second payment of that student meanwhile (log row and parked row).
+    const [event] = zohoWebhookEvents(paymentEvent(studentId, unforeseenId, '33.00', '2026-02-13T10:00:00+03:00'));
+    const { rows: [log] } = await other.query(
+      `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
+       VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'PARKED') RETURNING "id"`,
+      [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
+    );
+    await other.query(`INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`, [
+      log.id,
+      `Student:zohoId:${studentId}`,
+      JSON.stringify(event!.raw),
+    ]);
+    await other.query('COMMIT');
+
+    const { result, statements } = await student;
+    expect(result.status).toBe('CREATED');
+    expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Payments CREATED', 'BTEC_Payments CREATED']);
+    // The student's read; the foreseen payment's, sent with the student's write; the other's, in its round.
+    expect(statements.filter((sql) => sql.startsWith('WITH l AS MATERIALIZED'))).toHaveLength(3);
+    const { rows } = await other.query(
+      `SELECT p."zohoId", p."amount"::text, s."zohoId" AS "student" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = ANY($1) ORDER BY p."zohoId"`,
+      [[foreseenId, unforeseenId]],
+    );
+    expect(rows).toEqual([
+      { zohoId: foreseenId, amount: '32.00', student: studentId },
+      { zohoId: unforeseenId, amount: '33.00', student: studentId },
+    ]);
+    expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([{ status: 'CREATED' }]);
+  });
+
+  it('a foreseen child applied elsewhere before the write: its read, sent with the write, goes unused and nothing applies twice', async () => {
+    const studentId = '9398830099000000041';
+    const paymentId = '9398830099000000042';
+    const parked = await ingestor.ingest('default', zohoWebhookEvents(paymentEvent(studentId, paymentId, '41.00', '2026-02-13T10:00:00+03:00'))[0]!);
+    expect(parked.status).toBe('PARKED');
+    // The other connection plays a transaction that deals with the parked payment while the
+    // student's transaction, which found it parked, waits for its lock.
+    await other.query('BEGIN');
+    await other.query(lockOf(`Payment:zohoId:${paymentId}`));
+    const heard: string[] = [];
+    const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
+    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(studentEvent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
+    await someoneWaitsFor(other, 'advisory');
+    await other.query(`DELETE FROM "ParkedEvent" WHERE "syncEventId" = $1`, [parked.eventId]);
+    await other.query(`UPDATE "SyncEvent" SET "status" = 'REJECTED', "message" = 'dealt with elsewhere' WHERE "id" = $1`, [parked.eventId]);
+    await other.query('COMMIT');
+
+    const { result, statements } = await student;
+    expect(result.status).toBe('CREATED');
+    expect(heard).toEqual(['BTEC_Students CREATED']);
+    // The student's read, and the payment's, sent with the student's write.
+    expect(statements.filter((sql) => sql.startsWith('WITH l AS MATERIALIZED'))).toHaveLength(2);
+    expect(statements.filter((sql) => /^COMMIT/.test(sql))).toHaveLength(1);
+    expect((await other.query(`SELECT count(*)::int AS n FROM "Payment" WHERE "zohoId" = $1`, [paymentId])).rows).toEqual([{ n: 0 }]);
+    expect((await other.query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [parked.eventId])).rows).toEqual([{ status: 'REJECTED', message: 'dealt with elsewhere' }]);
+  });
+
   it('a lock needed after others are held is only tried: taken elsewhere, the transaction is retried', async () => {
     await other.query('BEGIN');
     await other.query(lockOf('Payment:zohoId:held-elsewhere'));

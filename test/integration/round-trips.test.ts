@@ -4,7 +4,8 @@
  * one waits for an answer the gateway and Postgres take turns, so every round trip saved is
  * wall time on that path. Statements the transaction does not need answered before it goes on
  * travel with the next one (node-postgres pipelining, db/sql.ts): BEGIN with the first
- * statement, the sorted lock call before a read with the read (locks.ts).
+ * statement, the sorted lock call before a read with the read (locks.ts), and a round's write
+ * with the next round's read behind it (ingest/batch.ts prefetchReads).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSqlCounter, type SqlCounter } from '../../bench/sql-counter.js';
@@ -106,11 +107,41 @@ describe('round trips', () => {
     expect(released.result.status).toBe('CREATED');
     expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Payments CREATED']);
     // BEGIN + the claim (finding the parked payment); what the payment releases in turn; the locks
-    // + the student's read; its write; the payment's read; its write; COMMIT.
+    // + the student's read; its write + the payment's read; its write; COMMIT.
     expect({ statements: released.statements, roundTrips: released.roundTrips, kinds: released.kinds }).toEqual({
       statements: 9,
-      roundTrips: 7,
+      roundTrips: 6,
       kinds: { BEGIN: 1, WITH: 5, SELECT: 2, COMMIT: 1 },
     });
+  });
+
+  it("three rounds (a student releasing its registration, then a payment of it): each round's read travels with the write before it", async () => {
+    const ingestor = new Ingestor();
+    const program = await database.db.program.findFirstOrThrow({ where: { tenantId: 'default', zohoId: { not: null } }, select: { zohoId: true } });
+    const [studentId, registrationId, paymentId] = ['9398830077000000721', '9398830077000000722', '9398830077000000723'];
+    const [registration] = zohoWebhookEvents({
+      notification_id: `round-trip-registration-${registrationId}`,
+      module: 'BTEC_Registrations',
+      operation: 'insert',
+      record_id: registrationId,
+      data: { id: registrationId, Name: 'REG-0722', Student: { id: studentId }, Program: { id: program.zohoId }, Status: 'Active', Total_Fees: '900.00', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    });
+    const body = paymentEvent(studentId, paymentId, '30.00', '2026-02-13T10:00:00+03:00');
+    const [payment] = zohoWebhookEvents({ ...body, data: { ...body.data, Registration: { id: registrationId } } });
+    // Both wait for the student (the payment's first missing parent).
+    expect((await ingestor.ingest('default', registration!)).status).toBe('PARKED');
+    expect((await ingestor.ingest('default', payment!)).status).toBe('PARKED');
+
+    const heard: string[] = [];
+    const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
+    const released = await counted(() => ingestor.ingest('default', studentEvent(studentId))).finally(off);
+    // The payment names the registration: it applies a round after it.
+    expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Registrations CREATED', 'BTEC_Payments CREATED']);
+    // BEGIN + the claim; what the two release in turn; the locks + the student's read; its write +
+    // the next reads; the registration's write + the payment's read; its write; COMMIT. Awaited
+    // one by one, the three reads would be 2 round trips more.
+    expect({ statements: released.statements, roundTrips: released.roundTrips }).toEqual({ statements: 11, roundTrips: 7 });
+    const stored = await database.db.payment.findFirstOrThrow({ where: { zohoId: paymentId }, select: { registration: { select: { zohoId: true } }, student: { select: { zohoId: true } } } });
+    expect(stored).toEqual({ registration: { zohoId: registrationId }, student: { zohoId: studentId } });
   });
 });
