@@ -105,8 +105,19 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   // waits for them too. Postgres answers in order, so the first to fail is the one that failed
   // first (not the "transaction is aborted" of those behind it).
   let unanswered: Promise<unknown>[] = [];
+  // A statement that failed aborts the transaction even if nobody heard its error (a read sent
+  // ahead that no later step used): COMMIT then answers ROLLBACK, which pg does not raise. The
+  // latest failure is the one that aborted it (an earlier one may have been rolled back to a
+  // savepoint; those behind it only say the transaction is aborted, 25P02).
+  let failed: unknown;
+  const heard = (sent: Promise<pg.QueryResult>) => {
+    sent.catch((error: unknown) => {
+      if ((error as { code?: string }).code !== '25P02') failed = error;
+    });
+    return sent;
+  };
   const run = async (sql: Prisma.Sql | string, values?: readonly unknown[]): Promise<pg.QueryResult> => {
-    const sent = client.query(queryConfig(sql, values));
+    const sent = heard(client.query(queryConfig(sql, values)));
     if (!unanswered.length) return sent;
     const before = unanswered;
     unanswered = [];
@@ -115,7 +126,7 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
   const tx: SqlTx = {
     query: async <R>(sql: Prisma.Sql | string, values?: readonly unknown[]) => (await run(sql, values)).rows as R[],
     execute: async (sql, values) => (await run(sql, values)).rowCount ?? 0,
-    send: (sql, values) => void unanswered.push(client.query(queryConfig(sql, values))),
+    send: (sql, values) => void unanswered.push(heard(client.query(queryConfig(sql, values)))),
   };
   // pg emits 'error' on a checked-out client whose connection dies (restart, failover,
   // pg_terminate_backend) even between queries, and pg-pool listens only while it is idle:
@@ -131,7 +142,8 @@ export async function sqlTransaction<T>(work: (tx: SqlTx) => Promise<T>): Promis
     // statement behind it with it; a broken connection fails both).
     unanswered.push(client.query(`BEGIN; ${TRANSACTION_SETTINGS}`));
     const result = await work(tx);
-    await run('COMMIT');
+    const committed = await run('COMMIT');
+    if (committed.command !== 'COMMIT') throw failed ?? new Error(`COMMIT answered ${committed.command}: the transaction was rolled back`);
     return result;
   } catch (error) {
     await Promise.allSettled(unanswered);

@@ -464,7 +464,8 @@ function prefetchReads(tx: Tx, tenantId: string, locks: TransactionLocks, upcomi
   if (!ready.size) return null;
   const ids = [...ready.keys()];
   const reads = readRecords(tx, tenantId, [...ready.values()]).then((list) => new Map(ids.map((id, i) => [id, list[i]!])));
-  // Awaited by the next round; when the write before it fails, by nobody (its error is the write's).
+  // Awaited by the next round, if one comes (the write may release nothing it was read for); a
+  // failure nobody awaits still fails the transaction at COMMIT (sql.ts).
   reads.catch(() => {});
   return { records: ready, reads };
 }

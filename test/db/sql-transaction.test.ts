@@ -28,6 +28,17 @@ describe('sqlTransaction', () => {
     await database.db.tenant.delete({ where: { id: key } });
   });
 
+  it('a statement that failed unheard (its error caught, nobody awaiting it) fails the transaction: COMMIT would have answered ROLLBACK', async () => {
+    const key = `sql-tx-unheard-${Date.now()}`;
+    const attempt = sqlTransaction(async (tx) => {
+      await tx.execute(Prisma.sql`INSERT INTO "Tenant" ("id", "name", "webhookSecret") VALUES (${key}, 'SQL test', 's')`);
+      // As a read sent ahead that no later round uses (batch.ts prefetchReads).
+      tx.query('SELECT 1/0').catch(() => {});
+    });
+    await expect(attempt).rejects.toMatchObject({ code: '22012' });
+    expect(await database.db.tenant.count({ where: { id: key } })).toBe(0);
+  });
+
   it('returns int8 as bigint and timestamp columns as UTC Dates; sends Dates as UTC', async () => {
     const at = new Date('2026-03-04T05:06:07.089Z');
     const [row] = await sqlTransaction((tx) =>

@@ -140,7 +140,7 @@ describe('releasing parked events', () => {
     expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([{ status: 'CREATED' }]);
   });
 
-  it('a foreseen child applied elsewhere before the write: its read, sent with the write, goes unused and nothing applies twice', async () => {
+  it('a foreseen child dealt with elsewhere before the write: its read, sent with the write, goes unused and nothing applies twice', async () => {
     const studentId = '9398830099000000041';
     const paymentId = '9398830099000000042';
     const parked = await ingestor.ingest('default', zohoWebhookEvents(paymentEvent(studentId, paymentId, '41.00', '2026-02-13T10:00:00+03:00'))[0]!);
@@ -163,6 +163,8 @@ describe('releasing parked events', () => {
     // The student's read, and the payment's, sent with the student's write.
     expect(statements.filter((sql) => sql.startsWith('WITH l AS MATERIALIZED'))).toHaveLength(2);
     expect(statements.filter((sql) => /^COMMIT/.test(sql))).toHaveLength(1);
+    // The unused read did not cost the commit: the student is stored.
+    expect((await other.query(`SELECT count(*)::int AS n FROM "Student" WHERE "zohoId" = $1`, [studentId])).rows).toEqual([{ n: 1 }]);
     expect((await other.query(`SELECT count(*)::int AS n FROM "Payment" WHERE "zohoId" = $1`, [paymentId])).rows).toEqual([{ n: 0 }]);
     expect((await other.query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [parked.eventId])).rows).toEqual([{ status: 'REJECTED', message: 'dealt with elsewhere' }]);
   });
