@@ -8,6 +8,10 @@
  * sharing an entity with one taken, or with one left for later, waits for a later batch, so
  * events about one entity are applied in the order they were submitted.
  *
+ * A committed batch's events are answered once its outcomes are announced (cache invalidation
+ * and pub/sub, a Redis round trip); the tenant's next batch is written meanwhile, not after it.
+ * Announcements keep the order the batches committed in.
+ *
  * Why by hand: the batching libraries (dataloader, p-batch) batch by tick or timer and know
  * nothing of which items may share a transaction.
  */
@@ -21,11 +25,22 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** Per event its result, or the error it could not be stored with; throws (failing them all) only when no answer is known. */
-export type CommitBatch = (tenantId: string, batch: BatchEvent[]) => Promise<(IngestResult | Error)[]>;
+/**
+ * Per event its result, or the error it could not be stored with, and what must be done before
+ * they are given (`announce`: it fails them all when it throws); throws (failing them all) only
+ * when no answer is known.
+ */
+export type CommitBatch = (tenantId: string, batch: BatchEvent[]) => Promise<CommittedAnswers>;
+
+export interface CommittedAnswers {
+  results: (IngestResult | Error)[];
+  announce: () => Promise<void>;
+}
 
 export class GroupCommit {
   private readonly queues = new Map<string, Pending[]>();
+  /** Per tenant, the last batch's announcement (and answers): the next one follows it. */
+  private readonly announcing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly commit: CommitBatch,
@@ -48,17 +63,30 @@ export class GroupCommit {
     while (queue.length) {
       const batch = takeBatch(queue, this.maxBatch);
       try {
-        const results = await this.commit(tenantId, batch.map((p) => p.item));
-        batch.forEach((p, i) => {
-          const result = results[i]!;
-          if (result instanceof Error) p.reject(result);
-          else p.resolve(result);
-        });
+        this.answerAfterAnnouncing(tenantId, batch, await this.commit(tenantId, batch.map((p) => p.item)));
       } catch (error) {
         for (const p of batch) p.reject(error);
       }
     }
     this.queues.delete(tenantId);
+  }
+
+  private answerAfterAnnouncing(tenantId: string, batch: Pending[], { results, announce }: CommittedAnswers) {
+    const answered = (this.announcing.get(tenantId) ?? Promise.resolve()).then(announce).then(
+      () =>
+        batch.forEach((p, i) => {
+          const result = results[i]!;
+          if (result instanceof Error) p.reject(result);
+          else p.resolve(result);
+        }),
+      (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      },
+    );
+    this.announcing.set(tenantId, answered);
+    void answered.then(() => {
+      if (this.announcing.get(tenantId) === answered) this.announcing.delete(tenantId);
+    });
   }
 }
 

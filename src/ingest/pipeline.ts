@@ -13,7 +13,7 @@ import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { errorText, ingestBatchInTransaction, outcomeRow, parkedRecordsOf, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type CommittedAnswers } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
 import { IngestInputError, type SourceName } from './record.js';
@@ -57,6 +57,8 @@ export type RetryListener = (reason: RetryReason) => void;
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
+
+const nothingToAnnounce = async () => {};
 
 export class Ingestor {
   private readonly listeners = new Set<OutcomeListener>();
@@ -123,9 +125,10 @@ export class Ingestor {
    * of its events), it is tried once more carefully (a released parked event refused alone is
    * REJECTED, batch.ts writeCarefully), then each event alone, so the others are not refused with
    * it; alone, a value Postgres refuses is the event's REJECTED. Listeners hear the outcomes after
-   * the commit, outside this fall-back (a failing listener must not re-run committed events).
+   * the commit, outside this fall-back (a failing listener must not re-run committed events):
+   * in `announce`, which group commit runs while the tenant's next batch is written.
    */
-  private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<(IngestResult | Error)[]> {
+  private async commitBatch(tenantId: string, batch: BatchEvent[]): Promise<CommittedAnswers> {
     let outcome: BatchOutcome;
     let committed: CommittedBatch | undefined;
     const started = performance.now();
@@ -135,21 +138,26 @@ export class Ingestor {
       for (const [id, record] of outcome.parked) rememberParked(id, record);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      if (error instanceof DatabaseUnavailableError) return batch.map(() => failure);
+      if (error instanceof DatabaseUnavailableError) return { results: batch.map(() => failure), announce: nothingToAnnounce };
       if (batch.length > 1) {
         this.retried('split');
-        const results: (IngestResult | Error)[] = [];
-        for (const item of batch) results.push(...(await this.commitBatch(tenantId, [item])));
-        return results;
+        const parts: CommittedAnswers[] = [];
+        for (const item of batch) parts.push(await this.commitBatch(tenantId, [item]));
+        return {
+          results: parts.flatMap((part) => part.results),
+          announce: async () => {
+            for (const part of parts) await part.announce();
+          },
+        };
       }
       const refused = refusedValue(error);
-      if (!refused) return [failure];
+      if (!refused) return { results: [failure], announce: nothingToAnnounce };
       const { event, record } = batch[0]!;
       outcome = { results: [resultOf(event, null, { status: 'REJECTED', message: `${record?.module ?? event.module}: cannot store the record: ${refused}` })], released: [], parked: [] };
     }
     if (committed) for (const listener of this.batchListeners) listener(committed);
-    await this.emit(tenantId, [...outcome.results, ...outcome.released]);
-    return outcome.results;
+    const heard = [...outcome.results, ...outcome.released];
+    return { results: outcome.results, announce: () => this.emit(tenantId, heard) };
   }
 
   /** The batch's transaction; after a refused value, once more carefully (see commitBatch). */

@@ -191,6 +191,34 @@ describe('group commit', () => {
     expect({ amount: row.amount.toFixed(2), studentId: row.studentId }).toEqual({ amount: '2.00', studentId: other.id });
   });
 
+  it('the next batch is written while the last one is announced; announcements and answers keep commit order', async () => {
+    const zohoId = zid();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const heard: string[] = [];
+    const answered: string[] = [];
+    const off = ingestor.onOutcomes(async (outcomes) => {
+      const names = outcomes.filter((o) => o.module === 'BTEC_Students').map((o) => o.status);
+      heard.push(...names);
+      if (names.includes('CREATED')) await gate; // the first batch's announcement hangs (a slow Redis, say)
+    });
+    try {
+      // One entity twice: two batches of one drain.
+      const both = [studentEvent(zohoId, 'First Name', at(100)), studentEvent(zohoId, 'Second Name', at(101))].map((e) =>
+        ingestor.ingest('default', e).then((r) => (answered.push(r.status), r)),
+      );
+      await expect.poll(async () => (await database.db.student.findFirst({ where: { zohoId }, select: { fullName: true } }))?.fullName, { timeout: 5000 }).toBe('Second Name');
+      // Committed, and neither answered: the first waits for its announcement, the second for the first's.
+      expect({ heard, answered }).toEqual({ heard: ['CREATED'], answered: [] });
+      open();
+      expect((await Promise.all(both)).map((r) => r.status)).toEqual(['CREATED', 'UPDATED']);
+      expect({ heard, answered }).toEqual({ heard: ['CREATED', 'UPDATED'], answered: ['CREATED', 'UPDATED'] });
+    } finally {
+      open();
+      off();
+    }
+  });
+
   it('a listener failing after the commit fails the events it was told about, and re-runs none (no DUPLICATE answers)', async () => {
     const off = ingestor.onOutcomes(() => Promise.reject(new Error('listener down')));
     const payments = students.slice(0, 2).map((s) => ({ id: zid(), student: s }));
