@@ -15,7 +15,7 @@ describe('tenantSecrets', () => {
     database.statements.length = 0;
     const found = await Promise.all(Array.from({ length: 20 }, () => tenantSecrets(database.db, 'default')));
     expect(new Set(found.map((t) => t?.id))).toEqual(new Set(['default']));
-    expect(found.every((t) => t === found[0] && typeof t.webhookSecret === 'string')).toBe(true);
+    expect(found.every((t) => t !== null && t === found[0] && typeof t.webhookSecret === 'string')).toBe(true);
     expect(tenantQueries()).toHaveLength(1);
     await tenantSecrets(database.db, 'default');
     expect(tenantQueries()).toHaveLength(1);
