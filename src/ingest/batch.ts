@@ -131,7 +131,7 @@ export async function ingestBatchInTransaction(tx: Tx, tenantId: string, batch: 
     await locks.acquire([...claimedKeys, ...releaseKeys]);
     // Applied one after another, an event of the batch about an entity a parked event is about to
     // be released onto would follow that release: it waits until the releases are done.
-    const awaited = new Set(parked.map((p) => p.awaiting));
+    const awaited = new Set(parked.filter((p) => p.depth === 0).map((p) => p.awaiting));
     const touched = new Set(releaseKeys);
     const waits = (w: Work) => w.record !== null && !ownKeysOf(w.record).some((k) => awaited.has(k)) && conflictKeysOf({ event: w.event, record: w.record }).all.some((k) => touched.has(k));
     afterReleases = work.filter(waits);
@@ -186,7 +186,7 @@ function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
 
 /**
  * Claims every event's idempotency key and reads, in the same statement, the parked events
- * awaiting any key the batch stores. The unique index decides: a key already there is a
+ * awaiting any key the batch stores, and those they release in turn (releaseTreeSql). The unique index decides: a key already there is a
  * DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin
  * that committed while the claim waited for it, by one more statement, by key). The claim locks
  * no row but those it inserts: a lock on an original (ON CONFLICT DO UPDATE takes one) would be
@@ -198,8 +198,8 @@ function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
 async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], ownKeys: string[], lockKeys: string[]) {
   const column = <K extends keyof KeyedEvent>(key: K) => batch.map((b) => b.event[key] as string | null);
   const ids = batch.map((b) => eventLogId(tenantId, b.event.idempotencyKey));
-  const rows = await tx.query<{ n: bigint; claimed: boolean; parked: { syncEventId: string; awaiting: string }[] | null; locked: bigint | null } & Partial<Original>>(Prisma.sql`
-    WITH input AS (
+  const rows = await tx.query<{ n: bigint; claimed: boolean; parked: ParkedNode[] | null; locked: bigint | null } & Partial<Original>>(Prisma.sql`
+    WITH RECURSIVE input AS (
       SELECT * FROM unnest(${ids}::uuid[], ${column('idempotencyKey')}::text[], ${column('source')}::text[], ${column('module')}::text[],
                            ${column('operation')}::text[], ${column('recordId')}::text[]) WITH ORDINALITY AS x("id", "key", "source", "module", "operation", "recordId", "n")),
     claimed AS (
@@ -208,9 +208,10 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
         FROM input x ORDER BY x."key"
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING "id"),
+    tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, ownKeys, 0)}),
     parked AS MATERIALIZED (
-      SELECT json_agg(json_build_object('syncEventId', p."syncEventId", 'awaiting', p."awaiting")) AS "parked"
-        FROM unnest(${[...new Set(ownKeys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p)
+      SELECT json_agg(json_build_object('syncEventId', t."syncEventId", 'awaiting', t."awaiting", 'depth', t."depth", 'followed', t."recordKeys" IS NOT NULL) ORDER BY t."depth") AS "parked"
+        FROM tree t)
     SELECT x."n", c."id" IS NOT NULL AS "claimed", k."parked",
            CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
@@ -248,32 +249,65 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
  */
 type ReleaseForecast = Map<string, { eventId: string; record: IncomingRecord }[]>;
 
+/** A parked event the batch releases, directly (depth 0) or through others; `followed`: the tree went on below it (its record's keys were stored). */
+interface ParkedNode {
+  syncEventId: string;
+  awaiting: string;
+  depth: number;
+  followed: boolean;
+}
+
 /**
- * The entity locks of the parked events `parked` (and, recursively, of those they release in
- * turn), and those events' records by the key they await (`forecast`). Read without locks: one
- * that appears meanwhile is found after locking and only tried.
+ * The parked events released by storing `keys` (a column list of the CTE it goes in:
+ * "syncEventId", "awaiting", "recordKeys", "depth", the CTE named tree), and recursively those
+ * each releases in turn, by the keys its record stores ("recordKeys", written when it parked):
+ * one statement for the whole tree, not one per level. UNION keeps one row per event and depth
+ * (a diamond does not multiply); MAX_PARKED_DEPTH bounds a cycle. A row parked without
+ * recordKeys ends its branch (followed: false): releaseLockKeys goes on from its payload.
  */
-async function releaseLockKeys(tx: Tx, tenantId: string, parked: { syncEventId: string; awaiting: string }[], looked: Set<string>, forecast: ReleaseForecast, depth = 0): Promise<string[]> {
+function releaseTreeSql(tenantId: string, keys: readonly string[], depth: number): Prisma.Sql {
+  return Prisma.sql`
+    SELECT p."syncEventId", p."awaiting", p."recordKeys", ${depth}::int
+      FROM unnest(${[...new Set(keys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
+    UNION
+    SELECT p."syncEventId", p."awaiting", p."recordKeys", t."depth" + 1
+      FROM tree t CROSS JOIN LATERAL unnest(t."recordKeys") AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
+     WHERE t."depth" < ${MAX_PARKED_DEPTH}::int`;
+}
+
+/**
+ * The entity locks of the parked events of `tree` (what the claim found) and those events'
+ * records by the key they await (`forecast`). Read without locks: one that appears meanwhile is
+ * found after locking and only tried. Below an event parked without its keys stored (by an
+ * older version), the tree is looked up from its record, one statement per such level.
+ */
+async function releaseLockKeys(tx: Tx, tenantId: string, tree: ParkedNode[], looked: Set<string>, forecast: ReleaseForecast): Promise<string[]> {
   const keys: string[] = [];
-  const stores: string[] = [];
-  const records = await parkedRecordsOf(tx, tenantId, parked.map((p) => p.syncEventId));
-  for (const { syncEventId, awaiting } of parked) {
-    const child = records.get(syncEventId);
-    // Gone meanwhile, or rejected when released: needs no lock.
-    if (!child || child instanceof IngestInputError) continue;
-    keys.push(...lockKeysOf(child));
-    const awaitingIt = forecast.get(awaiting);
-    if (awaitingIt) awaitingIt.push({ eventId: syncEventId, record: child });
-    else forecast.set(awaiting, [{ eventId: syncEventId, record: child }]);
-    for (const key of ownKeysOf(child)) if (!looked.has(key)) stores.push(key);
+  const seen = new Set<string>();
+  for (let nodes = tree; nodes.length; ) {
+    const fresh = nodes.filter((n) => !seen.has(n.syncEventId) && seen.add(n.syncEventId));
+    const records = await parkedRecordsOf(tx, tenantId, fresh.map((n) => n.syncEventId));
+    const unfollowed: string[] = [];
+    let depth = MAX_PARKED_DEPTH;
+    for (const { syncEventId, awaiting, depth: at, followed } of fresh) {
+      const child = records.get(syncEventId);
+      // Gone meanwhile, or rejected when released: needs no lock.
+      if (!child || child instanceof IngestInputError) continue;
+      keys.push(...lockKeysOf(child));
+      const awaitingIt = forecast.get(awaiting);
+      if (awaitingIt) awaitingIt.push({ eventId: syncEventId, record: child });
+      else forecast.set(awaiting, [{ eventId: syncEventId, record: child }]);
+      if (followed || at >= MAX_PARKED_DEPTH) continue;
+      for (const key of ownKeysOf(child)) if (!looked.has(key)) unfollowed.push(key);
+      depth = Math.min(depth, at + 1);
+    }
+    if (!unfollowed.length) break;
+    for (const key of unfollowed) looked.add(key);
+    nodes = await tx.query<ParkedNode>(Prisma.sql`
+      WITH RECURSIVE tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, unfollowed, depth)})
+      SELECT t."syncEventId", t."awaiting", t."depth", t."recordKeys" IS NOT NULL AS "followed" FROM tree t ORDER BY t."depth"`);
   }
-  if (!stores.length || depth >= MAX_PARKED_DEPTH) return keys;
-  for (const key of stores) looked.add(key);
-  const next = await tx.query<{ syncEventId: string; awaiting: string }>(
-    Prisma.sql`SELECT p."syncEventId", p."awaiting" FROM unnest(${[...new Set(stores)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p`,
-  );
-  if (!next.length) return keys;
-  return [...keys, ...(await releaseLockKeys(tx, tenantId, next, looked, forecast, depth + 1))];
+  return keys;
 }
 
 /** DUPLICATE for every event whose key was there (the original, as the claim read it). */
@@ -311,9 +345,10 @@ function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
 /** What one event of a round writes besides its record's row. */
 interface Effects {
   outcome?: { id: string; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null; message: string | null };
-  park?: { syncEventId: string; awaiting: string; payload: RawEvent };
-  /** `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts. */
-  repark?: { id: string; awaiting: string; payload?: RawEvent };
+  /** `recordKeys`: the parked record's own keys (none before a Zoho fetch): see releaseTreeSql. */
+  park?: { syncEventId: string; awaiting: string; payload: RawEvent; recordKeys: readonly string[] };
+  /** `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts; `recordKeys` when known. */
+  repark?: { id: string; awaiting: string; payload?: RawEvent; recordKeys?: readonly string[] };
   unpark?: string;
   /** A batch event refused: its claim goes (REJECTED writes nothing). */
   unclaim?: string;
@@ -369,7 +404,7 @@ async function applyRound(
   for (const w of round) {
     if (!w.record) {
       const parked = { status: 'PARKED' as const, message: 'awaiting fetch from the Zoho API', awaiting: AWAITING_ZOHO_FETCH };
-      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw! } }));
+      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw!, recordKeys: [] } }));
       continue;
     }
     const plan = w.invalid ?? plans.get(w)!;
@@ -380,12 +415,12 @@ async function applyRound(
     const applied = plan.applied;
     let e: Entry;
     if (!w.parked) {
-      e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw! } } : {}) });
+      e = entry(w, resultOf(w.event, w.eventId, applied), { outcome: outcomeRow(w.eventId, applied), ...(applied.status === 'PARKED' ? { park: { syncEventId: w.eventId, awaiting: applied.awaiting!, payload: w.event.raw!, recordKeys: ownKeysOf(w.record!) } } : {}) });
       if (applied.status === 'PARKED') state.parked.push([w.eventId, w.record!]);
     } else if (applied.status === 'PARKED') {
       // Still parked: a later key may release it again.
       state.queued.delete(w.parked.id);
-      if (applied.awaiting !== w.parked.awaiting) entries.push(entry(w, null, { outcome: outcomeRow(w.eventId, applied), repark: { id: w.parked.id, awaiting: applied.awaiting! } }));
+      if (applied.awaiting !== w.parked.awaiting) entries.push(entry(w, null, { outcome: outcomeRow(w.eventId, applied), repark: { id: w.parked.id, awaiting: applied.awaiting!, recordKeys: ownKeysOf(w.record!) } }));
       continue;
     } else {
       const arrived = parseRefKey(w.parked.awaiting);
@@ -676,16 +711,17 @@ export function writeRoundSql(tenantId: string, writes: RecordWrite[], effects: 
   const parks = effects.flatMap((e) => (e.park ? [{ ...e.park, id: randomUUID() }] : []));
   if (parks.length) {
     ctes.push(Prisma.sql`"park" AS (
-      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload", "attempts", "createdAt", "updatedAt")
-      SELECT x."id", ${tenantId}, x."syncEventId", x."awaiting", x."payload", 0, ${now}, ${now}
-        FROM jsonb_to_recordset(${json(parks)}::jsonb) AS x("id" uuid, "syncEventId" uuid, "awaiting" text, "payload" jsonb))`);
+      INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload", "recordKeys", "attempts", "createdAt", "updatedAt")
+      SELECT x."id", ${tenantId}, x."syncEventId", x."awaiting", x."payload", x."recordKeys", 0, ${now}, ${now}
+        FROM jsonb_to_recordset(${json(parks)}::jsonb) AS x("id" uuid, "syncEventId" uuid, "awaiting" text, "payload" jsonb, "recordKeys" text[]))`);
   }
   const reparks = effects.flatMap((e) => (e.repark ? [e.repark] : []));
   if (reparks.length) {
     ctes.push(Prisma.sql`"repark" AS (
       UPDATE "ParkedEvent" p SET "awaiting" = x."awaiting", "payload" = coalesce(x."payload", p."payload"),
+             "recordKeys" = coalesce(x."recordKeys", p."recordKeys"),
              "attempts" = p."attempts" + (CASE WHEN x."payload" IS NULL THEN 1 ELSE 0 END), "updatedAt" = ${now}
-        FROM jsonb_to_recordset(${json(reparks)}::jsonb) AS x("id" uuid, "awaiting" text, "payload" jsonb)
+        FROM jsonb_to_recordset(${json(reparks)}::jsonb) AS x("id" uuid, "awaiting" text, "payload" jsonb, "recordKeys" text[])
        WHERE p."id" = x."id" AND p."id" = ANY(${reparks.map((r) => r.id)}::uuid[]))`);
   }
   const unparked = effects.flatMap((e) => (e.unpark ? [e.unpark] : []));

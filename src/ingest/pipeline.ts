@@ -16,8 +16,8 @@ import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } fr
 import { GroupCommit, type CommittedAnswers } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
 import { recordOf, rememberParked, type KeyedEvent, type RawEvent } from './raw-event.js';
-import { IngestInputError, type SourceName } from './record.js';
-import { describeRef, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
+import { IngestInputError, type IncomingRecord, type SourceName } from './record.js';
+import { describeRef, ownKeysOf, parseRefKey, planAlone, type Applied, type RecordPlan, type Tx } from './store.js';
 
 export { AWAITING_ZOHO_FETCH, type IngestResult } from './result.js';
 
@@ -280,10 +280,12 @@ async function resolveFetchedInTransaction(
     return { result: resultOf(event, row.syncEventId, { status: 'REJECTED', message }), released: [] };
   };
   let plan: RecordPlan;
+  let record: IncomingRecord;
   // Bad input may surface after a merge wrote: undo that too, keep the locks and the log row.
   await tx.execute('SAVEPOINT resolve_fetched');
   try {
-    plan = await planAlone(tx, tenantId, recordOf(raw), locks.acquire);
+    record = recordOf(raw);
+    plan = await planAlone(tx, tenantId, record, locks.acquire);
   } catch (error) {
     if (!(error instanceof IngestInputError)) throw error;
     await tx.execute('ROLLBACK TO SAVEPOINT resolve_fetched');
@@ -292,7 +294,7 @@ async function resolveFetchedInTransaction(
   const { applied } = plan;
   if (applied.status === 'PARKED') {
     // Now an ordinary parked record: applied by releaseParked when its parent arrives.
-    await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting!, payload: raw } });
+    await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting!, payload: raw, recordKeys: ownKeysOf(record) } });
     return { result: resultOf(event, row.syncEventId, applied), released: [] };
   }
   let dependents: ParkedRow[];
@@ -334,7 +336,7 @@ const PARKED_ROW_FROM = Prisma.sql`FROM "ParkedEvent" p JOIN "SyncEvent" s ON s.
 
 interface OutcomeEffects {
   /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
-  repark?: { id: string; awaiting: string; payload?: RawEvent };
+  repark?: { id: string; awaiting: string; payload?: RawEvent; recordKeys?: readonly string[] };
   /** Its parked row is done with (applied or rejected). */
   unpark?: string;
   /** Keys just stored: the parked events awaiting any of them are returned, in arrival order. */
@@ -416,7 +418,7 @@ async function applyParkedRows(
     }
     const { applied } = plan;
     if (applied.status === 'PARKED') {
-      if (applied.awaiting !== row.awaiting) await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting! } });
+      if (applied.awaiting !== row.awaiting) await recordOutcome(tx, tenantId, row.syncEventId, applied, { repark: { id: row.id, awaiting: applied.awaiting!, recordKeys: ownKeysOf(record) } });
       continue;
     }
     const arrived = parseRefKey(row.awaiting);

@@ -95,16 +95,58 @@ describe('statements per event', () => {
     expect({ status: parked.status, statements: parked.statements }).toEqual({ status: 'PARKED', statements: 5 });
 
     const parent = await ingest(studentEvent(studentId, 'Releases A Payment', '2026-02-13T10:05:00+03:00'));
-    // BEGIN, claim (finds the parked payment), what the payment releases in turn (for its locks), the
-    // locks of both, read, INSERT + outcome + lookup, the payment's read, INSERT + its outcome +
-    // unpark + lookup, COMMIT
-    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 9 });
+    // BEGIN, claim (finds the parked payment and, by the keys it stored when it parked, what it
+    // releases in turn: nothing), the locks of both, read, INSERT + outcome + lookup, the payment's
+    // read, INSERT + its outcome + unpark + lookup, COMMIT
+    expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 8 });
     const { rows } = await other.query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
       ['9398830077000000012'],
     );
     expect(rows).toEqual([{ amount: '20.00', zohoId: studentId }]);
     expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
+  });
+
+  it('a chain parked two deep (a registration awaiting its program, a payment awaiting the registration): the claim finds both, no lookup per level', async () => {
+    const [studentId, programId, registrationId, paymentId] = ['9398830077000000071', '9398830077000000072', '9398830077000000073', '9398830077000000074'];
+    expect((await ingest(studentEvent(studentId, 'Chain Of Parked', '2026-02-13T10:00:00+03:00'))).status).toBe('CREATED');
+    const registration = {
+      notification_id: `stmt-chain-registration-${registrationId}`,
+      module: 'BTEC_Registrations',
+      operation: 'insert',
+      record_id: registrationId,
+      data: { id: registrationId, Name: 'REG-0073', Student: { id: studentId }, Program: { id: programId }, Status: 'Active', Total_Fees: '900.00', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    };
+    expect((await ingest(registration)).status).toBe('PARKED');
+    const body = paymentEvent(studentId, paymentId, '40.00', '2026-02-13T10:00:00+03:00');
+    expect((await ingest({ ...body, data: { ...body.data, Registration: { id: registrationId } } })).status).toBe('PARKED');
+    const { rows: parked } = await other.query(`SELECT "awaiting", "recordKeys" FROM "ParkedEvent" WHERE "awaiting" IN ($1, $2) ORDER BY "createdAt"`, [
+      `Program:zohoId:${programId}`,
+      `Registration:zohoId:${registrationId}`,
+    ]);
+    expect(parked).toEqual([
+      { awaiting: `Program:zohoId:${programId}`, recordKeys: [`Registration:zohoId:${registrationId}`] },
+      { awaiting: `Registration:zohoId:${registrationId}`, recordKeys: [`Payment:zohoId:${paymentId}`] },
+    ]);
+
+    const program = await ingest({
+      notification_id: `stmt-chain-program-${programId}`,
+      module: 'BTEC_Programs',
+      operation: 'insert',
+      record_id: programId,
+      data: { id: programId, Name: 'BTEC Level 3 Chain', Program_Code: 'CH-0072', Level: 'Level 3', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    });
+    // BEGIN, claim (the whole tree: the registration, the payment below it), the locks of all
+    // three, then a read and a write per level (the program, the registration, the payment),
+    // COMMIT. Looked up a level at a time, the tree took two statements more.
+    expect({ status: program.status, statements: program.statements }).toEqual({ status: 'CREATED', statements: 10 });
+    expect(program.sql.filter((sql) => /"ParkedEvent"/.test(sql) && !/^\s*(WITH RECURSIVE input|WITH "w0"|WITH "outcomes")/.test(sql))).toEqual([]);
+    const { rows } = await other.query(`SELECT "recordId", status::text FROM "SyncEvent" WHERE "recordId" IN ($1, $2, $3) ORDER BY "recordId"`, [programId, registrationId, paymentId]);
+    expect(rows).toEqual([
+      { recordId: programId, status: 'CREATED' },
+      { recordId: registrationId, status: 'CREATED' },
+      { recordId: paymentId, status: 'CREATED' },
+    ]);
   });
 
   it('a child parked by another instance: its payload is read back once, then it applies as if parked here', async () => {
@@ -123,8 +165,10 @@ describe('statements per event', () => {
     );
 
     const parent = await ingest(studentEvent(studentId, 'Releases A Foreign Payment', '2026-02-13T10:05:00+03:00'));
-    // As above, plus one SELECT of the payment's payload (for its locks; then it is known here).
+    // As above, plus one SELECT of the payment's payload (for its locks; then it is known here),
+    // and, its keys not stored with it, one lookup of what it releases in turn.
     expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 10 });
+    expect(parent.sql.filter((sql) => /^\s*WITH RECURSIVE tree/.test(sql))).toHaveLength(1);
     expect(parent.sql.filter((sql) => /SELECT p."syncEventId", p."payload" FROM/.test(sql))).toHaveLength(1);
     const { rows } = await other.query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,

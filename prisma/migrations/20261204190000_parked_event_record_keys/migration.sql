@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ParkedEvent" ADD COLUMN     "recordKeys" TEXT[];
