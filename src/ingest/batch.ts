@@ -208,11 +208,11 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
         FROM input x ORDER BY x."key"
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING "id"),
-    tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, ownKeys, 0)}),
+    tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, [...new Set(ownKeys)].map((key) => ({ key, depth: 0 })))}),
     parked AS MATERIALIZED (
-      SELECT json_agg(json_build_object('syncEventId', t."syncEventId", 'awaiting', t."awaiting", 'depth', t."depth", 'followed', t."recordKeys" IS NOT NULL) ORDER BY t."depth") AS "parked"
+      SELECT json_agg(json_build_object('syncEventId', t."syncEventId", 'awaiting', t."awaiting", 'depth', t."depth", 'recordKeys', t."recordKeys") ORDER BY t."depth") AS "parked"
         FROM tree t)
-    SELECT x."n", c."id" IS NOT NULL AS "claimed", k."parked",
+    SELECT x."n", c."id" IS NOT NULL AS "claimed", CASE WHEN x."n" = 1 THEN k."parked" END AS "parked",
            CASE WHEN x."n" = 1 AND k."parked" IS NULL AND cardinality(${lockKeys}::text[]) > 0 AND EXISTS (SELECT 1 FROM claimed) THEN
              (SELECT count(l."v") FROM (${waitForLocksSql(lockKeys)}) l)
            END AS "locked",
@@ -249,47 +249,60 @@ async function claimAll(tx: Tx, tenantId: string, batch: readonly BatchEvent[], 
  */
 type ReleaseForecast = Map<string, { eventId: string; record: IncomingRecord }[]>;
 
-/** A parked event the batch releases, directly (depth 0) or through others; `followed`: the tree went on below it (its record's keys were stored). */
-interface ParkedNode {
+/** A parked event the batch releases, directly (depth 0) or through others, with the keys its row says its record stores (NULL: not written). */
+export interface ParkedNode {
   syncEventId: string;
   awaiting: string;
   depth: number;
-  followed: boolean;
+  recordKeys: string[] | null;
 }
 
 /**
- * The parked events released by storing `keys` (a column list of the CTE it goes in:
- * "syncEventId", "awaiting", "recordKeys", "depth", the CTE named tree), and recursively those
- * each releases in turn, by the keys its record stores ("recordKeys", written when it parked):
- * one statement for the whole tree, not one per level. UNION keeps one row per event and depth
- * (a diamond does not multiply); MAX_PARKED_DEPTH bounds a cycle. A row parked without
- * recordKeys ends its branch (followed: false): releaseLockKeys goes on from its payload.
+ * The parked events released by storing the seed keys (each at its depth), and recursively
+ * those each releases in turn, by the keys its record stores ("recordKeys", written when it
+ * parked): one statement for the whole tree, not one per level. The body of a recursive CTE
+ * named tree ("syncEventId", "awaiting", "recordKeys", "depth"). UNION keeps one row per event
+ * and depth (a diamond does not multiply); a key is not looked up again below where it was
+ * (a seed, or the key a row awaits: a parked delete of an entity not received yet awaits its own
+ * key); MAX_PARKED_DEPTH bounds any other cycle.
  */
-function releaseTreeSql(tenantId: string, keys: readonly string[], depth: number): Prisma.Sql {
+function releaseTreeSql(tenantId: string, seeds: readonly { key: string; depth: number }[]): Prisma.Sql {
+  const keys = seeds.map((s) => s.key);
   return Prisma.sql`
-    SELECT p."syncEventId", p."awaiting", p."recordKeys", ${depth}::int
-      FROM unnest(${[...new Set(keys)]}::text[]) AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
+    SELECT p."syncEventId", p."awaiting", p."recordKeys", k."depth"
+      FROM unnest(${keys}::text[], ${seeds.map((s) => s.depth)}::int[]) AS k("key", "depth")
+     CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
     UNION
     SELECT p."syncEventId", p."awaiting", p."recordKeys", t."depth" + 1
-      FROM tree t CROSS JOIN LATERAL unnest(t."recordKeys") AS k("key") CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
+      FROM tree t
+     CROSS JOIN LATERAL (SELECT u."key" FROM unnest(t."recordKeys") AS u("key") WHERE u."key" <> t."awaiting" AND u."key" <> ALL(${keys}::text[])) k
+     CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
      WHERE t."depth" < ${MAX_PARKED_DEPTH}::int`;
+}
+
+/** releaseTreeSql as a statement: the tree below `seeds`, shallowest first. */
+export function parkedTree(tx: Tx, tenantId: string, seeds: readonly { key: string; depth: number }[]): Promise<ParkedNode[]> {
+  return tx.query<ParkedNode>(Prisma.sql`
+    WITH RECURSIVE tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, seeds)})
+    SELECT t."syncEventId", t."awaiting", t."depth", t."recordKeys" FROM tree t ORDER BY t."depth"`);
 }
 
 /**
  * The entity locks of the parked events of `tree` (what the claim found) and those events'
  * records by the key they await (`forecast`). Read without locks: one that appears meanwhile is
- * found after locking and only tried. Below an event parked without its keys stored (by an
- * older version), the tree is looked up from its record, one statement per such level.
+ * found after locking and only tried. The tree followed the keys stored with each row; a key
+ * its record has as this version parses it and the row did not store (parked by an older
+ * version, or keys worked out differently since) is looked up here, one statement per such level.
  */
 async function releaseLockKeys(tx: Tx, tenantId: string, tree: ParkedNode[], looked: Set<string>, forecast: ReleaseForecast): Promise<string[]> {
   const keys: string[] = [];
   const seen = new Set<string>();
   for (let nodes = tree; nodes.length; ) {
     const fresh = nodes.filter((n) => !seen.has(n.syncEventId) && seen.add(n.syncEventId));
+    for (const n of fresh) if (n.depth < MAX_PARKED_DEPTH) for (const key of n.recordKeys ?? []) looked.add(key);
     const records = await parkedRecordsOf(tx, tenantId, fresh.map((n) => n.syncEventId));
-    const unfollowed: string[] = [];
-    let depth = MAX_PARKED_DEPTH;
-    for (const { syncEventId, awaiting, depth: at, followed } of fresh) {
+    const unfollowed: { key: string; depth: number }[] = [];
+    for (const { syncEventId, awaiting, depth } of fresh) {
       const child = records.get(syncEventId);
       // Gone meanwhile, or rejected when released: needs no lock.
       if (!child || child instanceof IngestInputError) continue;
@@ -297,15 +310,15 @@ async function releaseLockKeys(tx: Tx, tenantId: string, tree: ParkedNode[], loo
       const awaitingIt = forecast.get(awaiting);
       if (awaitingIt) awaitingIt.push({ eventId: syncEventId, record: child });
       else forecast.set(awaiting, [{ eventId: syncEventId, record: child }]);
-      if (followed || at >= MAX_PARKED_DEPTH) continue;
-      for (const key of ownKeysOf(child)) if (!looked.has(key)) unfollowed.push(key);
-      depth = Math.min(depth, at + 1);
+      if (depth >= MAX_PARKED_DEPTH) continue;
+      for (const key of ownKeysOf(child)) {
+        if (looked.has(key)) continue;
+        looked.add(key);
+        unfollowed.push({ key, depth: depth + 1 });
+      }
     }
     if (!unfollowed.length) break;
-    for (const key of unfollowed) looked.add(key);
-    nodes = await tx.query<ParkedNode>(Prisma.sql`
-      WITH RECURSIVE tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, unfollowed, depth)})
-      SELECT t."syncEventId", t."awaiting", t."depth", t."recordKeys" IS NOT NULL AS "followed" FROM tree t ORDER BY t."depth"`);
+    nodes = await parkedTree(tx, tenantId, unfollowed);
   }
   return keys;
 }
@@ -345,8 +358,8 @@ function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
 /** What one event of a round writes besides its record's row. */
 interface Effects {
   outcome?: { id: string; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null; message: string | null };
-  /** `recordKeys`: the parked record's own keys (none before a Zoho fetch): see releaseTreeSql. */
-  park?: { syncEventId: string; awaiting: string; payload: RawEvent; recordKeys: readonly string[] };
+  /** `recordKeys`: the parked record's own keys (null before a Zoho fetch: no record yet): see releaseTreeSql. */
+  park?: { syncEventId: string; awaiting: string; payload: RawEvent; recordKeys: readonly string[] | null };
   /** `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts; `recordKeys` when known. */
   repark?: { id: string; awaiting: string; payload?: RawEvent; recordKeys?: readonly string[] };
   unpark?: string;
@@ -404,7 +417,7 @@ async function applyRound(
   for (const w of round) {
     if (!w.record) {
       const parked = { status: 'PARKED' as const, message: 'awaiting fetch from the Zoho API', awaiting: AWAITING_ZOHO_FETCH };
-      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw!, recordKeys: [] } }));
+      entries.push(entry(w, resultOf(w.event, w.eventId, parked), { outcome: outcomeRow(w.eventId, parked), park: { syncEventId: w.eventId, awaiting: AWAITING_ZOHO_FETCH, payload: w.event.raw!, recordKeys: null } }));
       continue;
     }
     const plan = w.invalid ?? plans.get(w)!;

@@ -107,9 +107,9 @@ describe('statements per event', () => {
     expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
   });
 
-  it('a chain parked two deep (a registration awaiting its program, a payment awaiting the registration): the claim finds both, no lookup per level', async () => {
-    const [studentId, programId, registrationId, paymentId] = ['9398830077000000071', '9398830077000000072', '9398830077000000073', '9398830077000000074'];
-    expect((await ingest(studentEvent(studentId, 'Chain Of Parked', '2026-02-13T10:00:00+03:00'))).status).toBe('CREATED');
+  /** A registration parked awaiting its program, a payment of it parked awaiting the registration; returns the program's event. */
+  async function parkChain([studentId, programId, registrationId, paymentId]: string[]) {
+    expect((await ingest(studentEvent(studentId!, 'Chain Of Parked', '2026-02-13T10:00:00+03:00'))).status).toBe('CREATED');
     const registration = {
       notification_id: `stmt-chain-registration-${registrationId}`,
       module: 'BTEC_Registrations',
@@ -118,8 +118,26 @@ describe('statements per event', () => {
       data: { id: registrationId, Name: 'REG-0073', Student: { id: studentId }, Program: { id: programId }, Status: 'Active', Total_Fees: '900.00', Modified_Time: '2026-02-13T10:00:00+03:00' },
     };
     expect((await ingest(registration)).status).toBe('PARKED');
-    const body = paymentEvent(studentId, paymentId, '40.00', '2026-02-13T10:00:00+03:00');
+    const body = paymentEvent(studentId!, paymentId!, '40.00', '2026-02-13T10:00:00+03:00');
     expect((await ingest({ ...body, data: { ...body.data, Registration: { id: registrationId } } })).status).toBe('PARKED');
+    return {
+      notification_id: `stmt-chain-program-${programId}`,
+      module: 'BTEC_Programs',
+      operation: 'insert',
+      record_id: programId,
+      data: { id: programId, Name: `BTEC Level 3 Chain ${programId}`, Program_Code: `CH-${programId!.slice(-4)}`, Level: 'Level 3', Modified_Time: '2026-02-13T10:00:00+03:00' },
+    };
+  }
+
+  async function chainStatuses(ids: string[]) {
+    const { rows } = await other.query(`SELECT "recordId", status::text FROM "SyncEvent" WHERE "recordId" = ANY($1) ORDER BY "recordId"`, [ids]);
+    return rows;
+  }
+
+  it('a chain parked two deep (a registration awaiting its program, a payment awaiting the registration): the claim finds both, no lookup per level', async () => {
+    const ids = ['9398830077000000071', '9398830077000000072', '9398830077000000073', '9398830077000000074'];
+    const [, programId, registrationId, paymentId] = ids;
+    const programEvent = await parkChain(ids);
     const { rows: parked } = await other.query(`SELECT "awaiting", "recordKeys" FROM "ParkedEvent" WHERE "awaiting" IN ($1, $2) ORDER BY "createdAt"`, [
       `Program:zohoId:${programId}`,
       `Registration:zohoId:${registrationId}`,
@@ -129,20 +147,29 @@ describe('statements per event', () => {
       { awaiting: `Registration:zohoId:${registrationId}`, recordKeys: [`Payment:zohoId:${paymentId}`] },
     ]);
 
-    const program = await ingest({
-      notification_id: `stmt-chain-program-${programId}`,
-      module: 'BTEC_Programs',
-      operation: 'insert',
-      record_id: programId,
-      data: { id: programId, Name: 'BTEC Level 3 Chain', Program_Code: 'CH-0072', Level: 'Level 3', Modified_Time: '2026-02-13T10:00:00+03:00' },
-    });
+    const program = await ingest(programEvent);
     // BEGIN, claim (the whole tree: the registration, the payment below it), the locks of all
     // three, then a read and a write per level (the program, the registration, the payment),
     // COMMIT. Looked up a level at a time, the tree took two statements more.
     expect({ status: program.status, statements: program.statements }).toEqual({ status: 'CREATED', statements: 10 });
     expect(program.sql.filter((sql) => /"ParkedEvent"/.test(sql) && !/^\s*(WITH RECURSIVE input|WITH "w0"|WITH "outcomes")/.test(sql))).toEqual([]);
-    const { rows } = await other.query(`SELECT "recordId", status::text FROM "SyncEvent" WHERE "recordId" IN ($1, $2, $3) ORDER BY "recordId"`, [programId, registrationId, paymentId]);
-    expect(rows).toEqual([
+    expect(await chainStatuses([programId!, registrationId!, paymentId!])).toEqual([
+      { recordId: programId, status: 'CREATED' },
+      { recordId: registrationId, status: 'CREATED' },
+      { recordId: paymentId, status: 'CREATED' },
+    ]);
+  });
+
+  it('a parked row whose stored keys miss one its record has (stored by another version): the tree goes on from the record, one statement more', async () => {
+    const ids = ['9398830077000000081', '9398830077000000082', '9398830077000000083', '9398830077000000084'];
+    const [, programId, registrationId, paymentId] = ids;
+    const programEvent = await parkChain(ids);
+    await other.query(`UPDATE "ParkedEvent" SET "recordKeys" = '{}' WHERE "awaiting" = $1`, [`Program:zohoId:${programId}`]);
+
+    const program = await ingest(programEvent);
+    expect({ status: program.status, statements: program.statements }).toEqual({ status: 'CREATED', statements: 11 });
+    expect(program.sql.filter((sql) => /^\s*WITH RECURSIVE tree/.test(sql))).toHaveLength(1);
+    expect(await chainStatuses([programId!, registrationId!, paymentId!])).toEqual([
       { recordId: programId, status: 'CREATED' },
       { recordId: registrationId, status: 'CREATED' },
       { recordId: paymentId, status: 'CREATED' },
