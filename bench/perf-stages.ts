@@ -8,9 +8,11 @@
  *   BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof-only-functions npm run bench -- --only S3 --skip-peer --events 8000 &
  *   # once the S3 progress bar runs (after its warm-up):
  *   perf record -o /tmp/s3.data -a -F 997 -g -- sleep 12
- *   perf script -i /tmp/s3.data -F comm,pid,tid,ip,sym,dso > /tmp/s3.txt
+ *   perf script -i /tmp/s3.data -F comm,pid,tid,time,ip,sym,dso > /tmp/s3.txt
  *   npx tsx bench/perf-stages.ts /tmp/s3.txt            # threads by samples
  *   npx tsx bench/perf-stages.ts /tmp/s3.txt <pid/tid>  # that thread's stages (a gateway or a Postgres backend)
+ *   npx tsx bench/perf-stages.ts /tmp/s3.txt <pid/tid> <pid/tid>  # who waits for whom: the
+ *     share of sampling ticks (1/997 s, every CPU) in which one thread ran, the other, both, neither
  *
  * A sample belongs to the first stage (in the order below) with a frame anywhere in its stack.
  * JS frames resolve through /tmp/perf-<pid>.map (the node flag writes it; perf script reads it);
@@ -52,8 +54,11 @@ const POSTGRES_STAGES: [string, RegExp][] = [
 ];
 const KERNEL = /\[kernel\.kallsyms\]/;
 
-const [file, thread] = process.argv.slice(2);
-if (!file) throw new Error('usage: perf-stages.ts <perf script output> [pid/tid]');
+const [file, thread, other] = process.argv.slice(2);
+if (!file) throw new Error('usage: perf-stages.ts <perf script output> [pid/tid [pid/tid]]');
+/** perf record -F 997: a tick is one sampling period; each CPU's sample in it tells what ran there. */
+const TICK_SECONDS = 1 / 997;
+const ticks = new Map<number, number>();
 
 const byThread = new Map<string, number>();
 const byStage = new Map<string, number>();
@@ -63,9 +68,14 @@ let frames: string[] = [];
 
 function flush() {
   if (!header) return;
-  const [comm, tid] = header.split(/\s+/);
+  const [comm, tid, time] = header.split(/\s+/);
   const key = `${tid} ${comm}`;
   byThread.set(key, (byThread.get(key) ?? 0) + 1);
+  if (other) {
+    if (!time?.endsWith(':')) throw new Error('two threads: record the time too (perf script -F comm,pid,tid,time,…)');
+    const tick = Math.floor(Number(time.slice(0, -1)) / TICK_SECONDS);
+    ticks.set(tick, (ticks.get(tick) ?? 0) | (tid === thread ? 1 : 0) | (tid === other ? 2 : 0));
+  }
   if (thread && tid === thread) {
     samples++;
     const stack = frames.join('\n');
@@ -87,5 +97,10 @@ const table = (counts: Map<string, number>, total: number, limit: number) =>
   [...counts].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([name, n]) => `${((100 * n) / total).toFixed(1).padStart(5)} %  ${String(n).padStart(6)}  ${name}`).join('\n');
 
 const all = [...byThread.values()].reduce((a, b) => a + b, 0);
-if (!thread) console.log(`samples of every CPU (swapper = idle)\n${table(byThread, all, 15)}`);
+if (other) {
+  const shares = [0, 0, 0, 0];
+  for (const ran of ticks.values()) shares[ran]!++;
+  const share = (n: number) => `${((100 * n) / ticks.size).toFixed(1).padStart(5)} %`;
+  console.log(`${ticks.size} ticks: ${thread} alone ${share(shares[1]!)}, ${other} alone ${share(shares[2]!)}, both ${share(shares[3]!)}, neither ${share(shares[0]!)}`);
+} else if (!thread) console.log(`samples of every CPU (swapper = idle)\n${table(byThread, all, 15)}`);
 else console.log(`thread ${thread}: ${samples} samples (${((100 * samples) / all).toFixed(1)} % of every CPU's)\n${table(byStage, samples, Math.max(STAGES.length, POSTGRES_STAGES.length) + 2)}`);
