@@ -262,11 +262,12 @@ export interface ParkedNode {
  * those each releases in turn, by the keys its record stores ("recordKeys", written when it
  * parked): one statement for the whole tree, not one per level. The body of a recursive CTE
  * named tree ("syncEventId", "awaiting", "recordKeys", "depth"). UNION keeps one row per event
- * and depth (a diamond does not multiply); a key is not looked up again below where it was
- * (a seed, or the key a row awaits: a parked delete of an entity not received yet awaits its own
- * key); MAX_PARKED_DEPTH bounds any other cycle.
+ * and depth (a diamond does not multiply; an event reached at two depths comes twice, the caller
+ * keeps the shallowest); a key is not looked up again below where it was (`looked`: the seeds
+ * and keys looked up before; or the key a row awaits: a parked delete of an entity not received
+ * yet awaits its own key); MAX_PARKED_DEPTH bounds any other cycle.
  */
-function releaseTreeSql(tenantId: string, seeds: readonly { key: string; depth: number }[]): Prisma.Sql {
+function releaseTreeSql(tenantId: string, seeds: readonly { key: string; depth: number }[], looked: readonly string[] = seeds.map((s) => s.key)): Prisma.Sql {
   const keys = seeds.map((s) => s.key);
   return Prisma.sql`
     SELECT p."syncEventId", p."awaiting", p."recordKeys", k."depth"
@@ -275,15 +276,15 @@ function releaseTreeSql(tenantId: string, seeds: readonly { key: string; depth: 
     UNION
     SELECT p."syncEventId", p."awaiting", p."recordKeys", t."depth" + 1
       FROM tree t
-     CROSS JOIN LATERAL (SELECT u."key" FROM unnest(t."recordKeys") AS u("key") WHERE u."key" <> t."awaiting" AND u."key" <> ALL(${keys}::text[])) k
+     CROSS JOIN LATERAL (SELECT u."key" FROM unnest(t."recordKeys") AS u("key") WHERE u."key" <> t."awaiting" AND u."key" <> ALL(${looked}::text[])) k
      CROSS JOIN LATERAL (${parkedAwaiting(tenantId, Prisma.sql`k."key"`)}) p
      WHERE t."depth" < ${MAX_PARKED_DEPTH}::int`;
 }
 
-/** releaseTreeSql as a statement: the tree below `seeds`, shallowest first. */
-export function parkedTree(tx: Tx, tenantId: string, seeds: readonly { key: string; depth: number }[]): Promise<ParkedNode[]> {
+/** releaseTreeSql as a statement: the tree below `seeds`, shallowest first (`looked`: keys not to look up again, the seeds' included). */
+export function parkedTree(tx: Tx, tenantId: string, seeds: readonly { key: string; depth: number }[], looked?: readonly string[]): Promise<ParkedNode[]> {
   return tx.query<ParkedNode>(Prisma.sql`
-    WITH RECURSIVE tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, seeds)})
+    WITH RECURSIVE tree ("syncEventId", "awaiting", "recordKeys", "depth") AS (${releaseTreeSql(tenantId, seeds, looked)})
     SELECT t."syncEventId", t."awaiting", t."depth", t."recordKeys" FROM tree t ORDER BY t."depth"`);
 }
 
@@ -318,7 +319,7 @@ async function releaseLockKeys(tx: Tx, tenantId: string, tree: ParkedNode[], loo
       }
     }
     if (!unfollowed.length) break;
-    nodes = await parkedTree(tx, tenantId, unfollowed);
+    nodes = await parkedTree(tx, tenantId, unfollowed, [...looked]);
   }
   return keys;
 }

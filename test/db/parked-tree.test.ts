@@ -40,17 +40,30 @@ describe('release tree', () => {
     // Two updates of one registration, both awaiting the student: what awaits it is found once per depth.
     const registrations = await Promise.all([1, 2].map((i) => park(`registration-${i}`, student, ['Registration:zohoId:tree-r'])));
     const below = await park('below', 'Registration:zohoId:tree-r', ['Payment:zohoId:tree-4', student]);
+    // A delete of that registration, found a level down: it too awaits the key it stores.
+    const deleteBelow = await park('delete-below', 'Registration:zohoId:tree-r', ['Registration:zohoId:tree-r']);
     const legacy = await park('legacy', 'Payment:zohoId:tree-1', null);
 
     const found = await tree([{ key: student, depth: 0 }]);
-    expect(found).toHaveLength(8);
-    expect(new Set(found.map((n) => n.id)).size).toBe(8);
+    expect(found).toHaveLength(9);
+    expect(new Set(found.map((n) => n.id)).size).toBe(9);
     expect(Object.fromEntries(found.map((n) => [n.id, n.depth]))).toEqual({
       [del]: 0,
       ...Object.fromEntries([...payments, ...registrations].map((id) => [id, 0])),
       [below]: 1,
+      [deleteBelow]: 1,
       [legacy]: 1,
     });
+  });
+
+  it('keys looked up before (by the statement that asks again from a record) are not looked up again', async () => {
+    const seedKey = 'Student:zohoId:tree-looked';
+    const first = await park('looked-first', seedKey, ['Payment:zohoId:tree-looked']);
+    const back = await park('looked-back', 'Payment:zohoId:tree-looked', [seedKey]);
+    // Asked from the payment's key with the student's already looked up: the student's events are not fetched again.
+    expect(await sqlTransaction(async (tx) => (await parkedTree(tx, 'default', [{ key: 'Payment:zohoId:tree-looked', depth: 1 }], [seedKey, 'Payment:zohoId:tree-looked'])).map((n) => n.syncEventId))).toEqual([back]);
+    // Without it, the student's key is looked up below the payment's.
+    expect(await sqlTransaction(async (tx) => (await parkedTree(tx, 'default', [{ key: 'Payment:zohoId:tree-looked', depth: 1 }])).map((n) => n.syncEventId))).toEqual([back, first]);
   });
 
   it('seeds at their own depths; nothing below MAX_PARKED_DEPTH', async () => {
