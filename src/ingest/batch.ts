@@ -186,8 +186,8 @@ function loggedEvent(tenantId: string, key: Prisma.Sql): Prisma.Sql {
 
 /**
  * Claims every event's idempotency key and reads, in the same statement, the parked events
- * awaiting any key the batch stores, and those they release in turn (releaseTreeSql). The unique index decides: a key already there is a
- * DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin
+ * awaiting any key the batch stores, and those they release in turn (releaseTreeSql). The
+ * unique index decides: a key already there is a DUPLICATE of its original, read by the same statement by id (eventLogId; a concurrent twin
  * that committed while the claim waited for it, by one more statement, by key). The claim locks
  * no row but those it inserts: a lock on an original (ON CONFLICT DO UPDATE takes one) would be
  * held while this transaction waits for entity locks, and the transaction releasing that
@@ -356,13 +356,20 @@ function conflictFree(work: Work[]): { round: Work[]; deferred: Work[] } {
   return { round, deferred };
 }
 
+/** A parked row that waits for something else now: `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts; `recordKeys` when known. */
+export interface Repark {
+  id: string;
+  awaiting: string;
+  payload?: RawEvent;
+  recordKeys?: readonly string[];
+}
+
 /** What one event of a round writes besides its record's row. */
 interface Effects {
   outcome?: { id: string; status: IngestStatus; entityType: string | null; entityId: string | null; studentId: string | null; message: string | null };
   /** `recordKeys`: the parked record's own keys (null before a Zoho fetch: no record yet): see releaseTreeSql. */
   park?: { syncEventId: string; awaiting: string; payload: RawEvent; recordKeys: readonly string[] | null };
-  /** `payload` replaces the stored one (a record fetched from Zoho), else the attempt counts; `recordKeys` when known. */
-  repark?: { id: string; awaiting: string; payload?: RawEvent; recordKeys?: readonly string[] };
+  repark?: Repark;
   unpark?: string;
   /** A batch event refused: its claim goes (REJECTED writes nothing). */
   unclaim?: string;

@@ -11,7 +11,7 @@ import { db } from '../db/client.js';
 import { sqlTransaction } from '../db/sql.js';
 import type { IngestStatus } from '../generated/prisma/enums.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { errorText, ingestBatchInTransaction, outcomeRow, parkedRecordsOf, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome } from './batch.js';
+import { errorText, ingestBatchInTransaction, outcomeRow, parkedRecordsOf, refusedValue, writeRoundSql, type BatchEvent, type BatchOutcome, type Repark } from './batch.js';
 import { AWAITING_ZOHO_FETCH, MAX_PARKED_DEPTH, resultOf, type IngestResult } from './result.js';
 import { GroupCommit, type CommittedAnswers } from './group-commit.js';
 import { LockBusyError, TransactionLocks, type LockFn } from './locks.js';
@@ -335,8 +335,8 @@ const PARKED_ROW_COLUMNS = Prisma.sql`p."id", p."awaiting", s."id" AS "syncEvent
 const PARKED_ROW_FROM = Prisma.sql`FROM "ParkedEvent" p JOIN "SyncEvent" s ON s."id" = p."syncEventId"`;
 
 interface OutcomeEffects {
-  /** Its parked row waits for something else now (`payload` replaces the stored one when given). */
-  repark?: { id: string; awaiting: string; payload?: RawEvent; recordKeys?: readonly string[] };
+  /** Its parked row waits for something else now. */
+  repark?: Repark;
   /** Its parked row is done with (applied or rejected). */
   unpark?: string;
   /** Keys just stored: the parked events awaiting any of them are returned, in arrival order. */

@@ -29,10 +29,10 @@ async function park(name: string, awaiting: string, recordKeys: string[] | null)
 }
 
 const tree = (seeds: { key: string; depth: number }[]) =>
-  sqlTransaction(async (tx) => (await parkedTree(tx, 'default', seeds)).map((n) => ({ id: n.syncEventId, depth: n.depth })));
+  sqlTransaction(async (tx) => (await parkedTree(tx, 'default', seeds)).map((n) => ({ id: n.syncEventId, depth: n.depth, recordKeys: n.recordKeys })));
 
 describe('release tree', () => {
-  it('each event once: a diamond, a parked delete awaiting its own key, a seed stored again below; a row without keys is found, and ends its branch', async () => {
+  it('each event once: a diamond, a parked delete awaiting its own key, a seed stored again below; a row parked without keys is found, its keys unknown', async () => {
     const student = 'Student:zohoId:tree-1';
     // A delete of the student before the student: it awaits the key it stores.
     const del = await park('delete', student, [student]);
@@ -54,6 +54,8 @@ describe('release tree', () => {
       [deleteBelow]: 1,
       [legacy]: 1,
     });
+    expect(found.find((n) => n.id === legacy)!.recordKeys).toBeNull();
+    expect(found.find((n) => n.id === below)!.recordKeys).toEqual(['Payment:zohoId:tree-4', student]);
   });
 
   it('keys looked up before (by the statement that asks again from a record) are not looked up again', async () => {
@@ -70,9 +72,9 @@ describe('release tree', () => {
     const a = await park('depth-a', 'Student:zohoId:tree-d', ['Payment:zohoId:tree-d']);
     const b = await park('depth-b', 'Payment:zohoId:tree-d', ['Payment:zohoId:tree-e']);
     expect(await tree([{ key: 'Student:zohoId:tree-d', depth: 31 }])).toEqual([
-      { id: a, depth: 31 },
-      { id: b, depth: 32 },
+      { id: a, depth: 31, recordKeys: ['Payment:zohoId:tree-d'] },
+      { id: b, depth: 32, recordKeys: ['Payment:zohoId:tree-e'] },
     ]);
-    expect(await tree([{ key: 'Student:zohoId:tree-d', depth: 32 }])).toEqual([{ id: a, depth: 32 }]);
+    expect(await tree([{ key: 'Student:zohoId:tree-d', depth: 32 }])).toEqual([{ id: a, depth: 32, recordKeys: ['Payment:zohoId:tree-d'] }]);
   });
 });
