@@ -24,6 +24,7 @@ import { IngestInputError } from '../ingest/record.js';
 import type { Logger } from '../logger.js';
 import type { AddressLimit, Limit } from './rate-limits.js';
 import { elapsedMs, logRequest, requestIdFrom } from './request-log.js';
+import { nextTurn } from './turns.js';
 
 /** A webhook request as the routes read it. */
 export interface WebhookRequest {
@@ -123,6 +124,8 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
   async function admittedRequest(sender: Sender, request: WebhookRequest): Promise<WebhookReply> {
     const body = await request.body(maxBodyBytes);
     if (!body) throw new HttpError(413, `body exceeds the limit of ${maxBodyBytes} bytes`);
+    // Verifying and parsing can wait for a turn of their own (turns.ts); the ingest's Postgres answers cannot.
+    await nextTurn();
 
     const tenantId = request.header('x-tenant-id')?.trim() || options.defaultTenant;
     const tenant = await tenantSecrets(db, tenantId).catch((error: unknown) => {
