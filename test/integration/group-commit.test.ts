@@ -4,6 +4,7 @@
  * after another. Statement counts are Prisma `query` events (COMMIT included), pinned.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { onStatement } from '../../src/db/sql.js';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor, type CommittedBatch, type IngestResult, type RetryReason } from '../../src/ingest/pipeline.js';
 import type { KeyedEvent } from '../../src/ingest/raw-event.js';
@@ -217,6 +218,27 @@ describe('group commit', () => {
       open();
       off();
     }
+  });
+
+  it("the next batch's claim is sent before the last batch is announced (announcing is main-thread work Postgres would idle through)", async () => {
+    const zohoId = zid();
+    const order: string[] = [];
+    const offStatements = onStatement((text) => {
+      if (text === 'BEGIN' || text === 'COMMIT') order.push(text);
+      else if (/INSERT INTO "SyncEvent"/.test(text)) order.push('claim');
+    });
+    const offOutcomes = ingestor.onOutcomes((outcomes) => {
+      for (const o of outcomes) if (o.module === 'BTEC_Students') order.push(`announce ${o.status}`);
+    });
+    try {
+      // One entity twice: two batches of one drain.
+      const statuses = await Promise.all([studentEvent(zohoId, 'First Name', at(110)), studentEvent(zohoId, 'Second Name', at(111))].map(async (e) => (await ingestor.ingest('default', e)).status));
+      expect(statuses).toEqual(['CREATED', 'UPDATED']);
+    } finally {
+      offStatements();
+      offOutcomes();
+    }
+    expect(order).toEqual(['BEGIN', 'claim', 'COMMIT', 'BEGIN', 'claim', 'announce CREATED', 'COMMIT', 'announce UPDATED']);
   });
 
   it('a listener failing after the commit fails the events it was told about, and re-runs none (no DUPLICATE answers)', async () => {
