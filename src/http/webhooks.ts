@@ -124,7 +124,7 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
   async function admittedRequest(sender: Sender, request: WebhookRequest): Promise<WebhookReply> {
     const body = await request.body(maxBodyBytes);
     if (!body) throw new HttpError(413, `body exceeds the limit of ${maxBodyBytes} bytes`);
-    // Verifying and parsing can wait for a turn of their own (turns.ts); the ingest's Postgres answers cannot.
+    // Verifying and parsing can wait for a turn (turns.ts); the ingest's Postgres answers cannot.
     await nextTurn();
 
     const tenantId = request.header('x-tenant-id')?.trim() || options.defaultTenant;
@@ -152,8 +152,12 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
         ? `X-Signature-256 does not match the body for tenant "${tenantId}"`
         : 'missing X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the tenant\'s webhook secret>');
     }
-    const retryAfter = await options.tenantLimit?.(tenantId);
-    if (retryAfter) throw new HttpError(429, `webhook rate limit of tenant "${tenantId}" reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+    if (options.tenantLimit) {
+      const retryAfter = await options.tenantLimit(tenantId);
+      if (retryAfter) throw new HttpError(429, `webhook rate limit of tenant "${tenantId}" reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+      // The limit's answer (a Redis round trip) arrives in a poll phase: parse the events in a turn of their own too.
+      await nextTurn();
+    }
 
     let events: KeyedEvent[];
     try {

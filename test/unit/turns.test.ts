@@ -1,19 +1,24 @@
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextTurn } from '../../src/http/turns.js';
 
 describe('nextTurn', () => {
+  // A Unix socket: a write is readable by the peer when write() returns (TCP loopback may hand delivery to a softirq).
+  const dir = mkdtempSync(join(tmpdir(), 'turns-'));
   let server: ReturnType<typeof createServer>;
   let client: Socket;
   let peer: Socket;
 
   beforeAll(async () => {
     server = createServer();
-    server.listen(0, '127.0.0.1');
+    server.listen(join(dir, 'socket'));
     await once(server, 'listening');
     const accepted = once(server, 'connection');
-    client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client = connect(join(dir, 'socket'));
     await once(client, 'connect');
     [peer] = (await accepted) as [Socket];
   });
@@ -22,9 +27,10 @@ describe('nextTurn', () => {
     peer.destroy();
     server.close();
     await once(server, 'close');
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('releases waiters in order, one per event-loop turn', async () => {
+  it('releases waiters in order, a turn at a time', async () => {
     const order: number[] = [];
     const waiters = [1, 2, 3].map((n) => nextTurn().then(() => order.push(n)));
     await waiters[0];
@@ -46,5 +52,22 @@ describe('nextTurn', () => {
     await Promise.all([first, second]);
     // Released together (one setImmediate each, or all in one), both would run before the poll phase that reads the socket.
     expect(order).toEqual(['first', 'socket data', 'second']);
+  });
+
+  it('a backlog drains an eighth per turn, so a busy thread still lets webhooks through', async () => {
+    const released: number[] = [];
+    let turn = 0;
+    const waiters = Array.from({ length: 64 }, () => nextTurn().then(() => released.push(turn)));
+    const ticking = (async () => {
+      while (released.length < 64) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turn++;
+      }
+    })();
+    await Promise.all([...waiters, ticking]);
+    const perTurn = [...new Set(released)].map((t) => released.filter((r) => r === t).length);
+    expect(perTurn.slice(0, 4)).toEqual([8, 7, 7, 6]); // 64, 56, 49, 42 waiting
+    expect(perTurn.length).toBeLessThan(30);
+    expect(perTurn.reduce((a, b) => a + b, 0)).toBe(64);
   });
 });
