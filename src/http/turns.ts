@@ -1,5 +1,5 @@
 /**
- * A webhook's CPU work in a turn of the event loop of its own, behind the I/O that turn brought.
+ * A webhook's CPU work in a later turn of the event loop, behind the I/O that turn brought.
  *
  * A webhook's signature check and JSON parse (≈ 0.1–0.2 ms) can wait; the ingest transaction's
  * next statement cannot: Postgres idles until the main thread reads its answer and sends what
@@ -10,12 +10,12 @@
  *
  * A few, not one: a turn also holds whatever else the main thread does (GraphQL requests,
  * subscriptions), and with one per turn a busy thread would let webhooks through at tens per
- * second. An eighth of those waiting (at least one) drains any backlog in a bounded number of turns.
+ * second. An eighth of those waiting (rounded up) drains any backlog in a bounded number of turns.
  */
 const waiting: (() => void)[] = [];
 
 function release() {
-  for (const resolve of waiting.splice(0, Math.max(1, Math.ceil(waiting.length / 8)))) resolve();
+  for (const resolve of waiting.splice(0, Math.ceil(waiting.length / 8))) resolve();
   if (waiting.length) setImmediate(release);
 }
 

@@ -155,7 +155,7 @@ export function webhookRoutes(options: WebhookOptions): Webhooks {
     if (options.tenantLimit) {
       const retryAfter = await options.tenantLimit(tenantId);
       if (retryAfter) throw new HttpError(429, `webhook rate limit of tenant "${tenantId}" reached; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
-      // The limit's answer (a Redis round trip) arrives in a poll phase: parse the events in a turn of their own too.
+      // The limit's answer (a Redis round trip) arrives in a poll phase: parse the events in a later turn too.
       await nextTurn();
     }
 

@@ -18,6 +18,7 @@
  * Why by hand: the batching libraries (dataloader, p-batch) batch by tick or timer and know
  * nothing of which items may share a transaction.
  */
+import { setImmediate as aTurnLater } from 'node:timers/promises';
 import { conflictKeysOf, KeyClash, type BatchEvent, type ConflictKeys } from './batch.js';
 import type { IngestResult } from './result.js';
 
@@ -75,7 +76,7 @@ export class GroupCommit {
   }
 
   private answerAfterAnnouncing(tenantId: string, batch: Pending[], { results, announce }: CommittedAnswers) {
-    const answered = (this.announcing.get(tenantId) ?? Promise.resolve()).then(aTurnLater).then(announce).then(
+    const answered = (this.announcing.get(tenantId) ?? Promise.resolve()).then(() => aTurnLater()).then(announce).then(
       () =>
         batch.forEach((p, i) => {
           const result = results[i]!;
@@ -92,9 +93,6 @@ export class GroupCommit {
     });
   }
 }
-
-/** Resolves in the event loop's check phase: after what runs now, the next batch's claim included. */
-const aTurnLater = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Removes from the queue, in order, up to `max` events of pairwise different entities (see the module comment). */
 function takeBatch(queue: Pending[], max: number): Pending[] {
