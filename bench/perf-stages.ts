@@ -68,7 +68,8 @@ let frames: string[] = [];
 
 function flush() {
   if (!header) return;
-  const [comm, tid, time] = header.split(/\s+/);
+  // A thread's name may hold spaces ("V8 DefaultWorke"): the pid/tid field is what the rest follows.
+  const [, comm, tid, time] = /^(.*?)\s+(\d+\/\d+)\s+(\S+)?/.exec(header) ?? [];
   const key = `${tid} ${comm}`;
   byThread.set(key, (byThread.get(key) ?? 0) + 1);
   if (other) {

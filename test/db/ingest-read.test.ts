@@ -1,0 +1,79 @@
+/**
+ * A round's read (src/ingest/store.ts readSql) holds a branch only for the entities and keys its
+ * lookups use: Postgres initialises and ends every node of a plan at each execution, used or not.
+ * The texts are counted here as the ingest's transactions send them; the plans Postgres keeps
+ * for them are counted by EXPLAIN of the prepared text.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
+import { Ingestor } from '../../src/ingest/pipeline.js';
+import { READ_BRANCHES, readSql } from '../../src/ingest/store.js';
+import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { paymentEvent } from '../support/webhooks.js';
+
+const database = useFreshDatabase();
+const ingestor = new Ingestor();
+
+let other: pg.Client;
+beforeAll(async () => {
+  other = new pg.Client({ connectionString: database.url });
+  await other.connect();
+});
+afterAll(() => other.end());
+
+const isRead = (text: string) => text.trimStart().startsWith('WITH l AS MATERIALIZED');
+/** The read's branches, as `Entity|key`. */
+const branchesOf = (text: string) => [...text.matchAll(/l\."entity" = '(\w+)' AND l\."key" = '(\w+)'/g)].map(([, entity, key]) => `${entity}|${key}`).sort();
+
+/** The reads one event's ingest sends. */
+async function readsOf(event: object): Promise<string[]> {
+  const [keyed] = zohoWebhookEvents(event);
+  const { statements } = await recordStatements(database, () => ingestor.ingest('default', keyed!));
+  return statements.filter(isRead);
+}
+
+function studentEvent(zohoId: string) {
+  return {
+    notification_id: `read-student-${zohoId}`,
+    module: 'BTEC_Students',
+    operation: 'insert',
+    record_id: zohoId,
+    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Read Probe', Status: 'Active', Modified_Time: '2026-02-13T10:05:00+03:00' },
+  };
+}
+
+/** Nodes of the generic plan Postgres makes for a read's text (as the ingest's transactions run it). */
+async function planNodes(text: string): Promise<number> {
+  await other.query('BEGIN');
+  try {
+    await other.query('SET LOCAL plan_cache_mode = force_generic_plan');
+    await other.query(`PREPARE read_probe AS ${text}`);
+    const arrays = Array.from({ length: 7 }, () => "'{}'");
+    const { rows } = await other.query(`EXPLAIN (FORMAT JSON) EXECUTE read_probe('default', ${arrays.join(', ')})`);
+    const count = (node: { Plans?: unknown[] }): number => 1 + (node.Plans ?? []).reduce<number>((n, child) => n + count(child as { Plans?: unknown[] }), 0);
+    return count(rows[0]['QUERY PLAN'][0].Plan);
+  } finally {
+    await other.query('ROLLBACK');
+    await other.query('DEALLOCATE ALL');
+  }
+}
+
+describe('a round reads with the branches its lookups use', () => {
+  it("a payment's read probes its student and itself by Zoho id; its student's read, the student's keys", async () => {
+    const [paymentRead] = await readsOf(paymentEvent('9398830077000000001', '9398830077000000002', '12.00', '2026-02-13T10:00:00+03:00'));
+    expect(branchesOf(paymentRead!)).toEqual(['Payment|zohoId', 'Student|zohoId']);
+
+    // The student releases the parked payment: its own read, then the payment's (the same text as before).
+    const reads = await readsOf(studentEvent('9398830077000000001'));
+    expect(reads.map(branchesOf)).toEqual([['Student|zohoId'], ['Payment|zohoId', 'Student|zohoId']]);
+    expect(reads[1]).toBe(paymentRead);
+  });
+
+  it("the payment's plan has a fifth of the nodes of the plan with every branch", async () => {
+    const [paymentRead] = await readsOf(paymentEvent('9398830077000000003', '9398830077000000004', '12.00', '2026-02-13T10:00:00+03:00'));
+    expect(READ_BRANCHES).toHaveLength(16);
+    const [payment, all] = [await planNodes(paymentRead!), await planNodes(readSql(new Set(READ_BRANCHES)))];
+    expect(payment * 5).toBeLessThanOrEqual(all);
+  });
+});
