@@ -69,7 +69,9 @@ let frames: string[] = [];
 function flush() {
   if (!header) return;
   // A thread's name may hold spaces ("V8 DefaultWorke"): the pid/tid field is what the rest follows.
-  const [, comm, tid, time] = /^(.*?)\s+(\d+\/\d+)\s+(\S+)?/.exec(header) ?? [];
+  const fields = /^(.*?)\s+(\d+\/\d+)\s+(\S+)?/.exec(header);
+  if (!fields) throw new Error(`a sample header without pid/tid: ${header} (perf script -F comm,pid,tid,time,…)`);
+  const [, comm, tid, time] = fields;
   const key = `${tid} ${comm}`;
   byThread.set(key, (byThread.get(key) ?? 0) + 1);
   if (other) {

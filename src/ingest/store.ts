@@ -230,10 +230,13 @@ const READ_TEXTS = new Map<string, string>();
  * Every lookup of a round in one statement: the branches of the entities and keys it looks up,
  * joined with the lookups by index. Each row found comes back with the lookup's number and the
  * columns applying a record reads. One text per set of branches, so Postgres plans each once per
- * connection (a statement per batch, one subquery per record, spent more time planning than
- * running) — not one text with all sixteen: Postgres initialises and ends every node of a plan
- * at each execution, used or not (58 nodes for all sixteen, 8 for a payment's two; an S3 round
- * left 7–21 of the 58 unrun). S3 met 170 sets in 18,000 events.
+ * connection once it is named (client.ts statementName: from its second use; a statement per
+ * batch, one subquery per record, spent more time planning than running) — not one text with
+ * all sixteen: Postgres initialises and ends every node of a plan at each execution, used or not
+ * (58 nodes for all sixteen, 8 for a payment's two; an S3 round left 7–21 of the 58 unrun).
+ * S3 met 170 sets in 18,000 events; past READ_TEXT_LIMIT sets a new one reads with every
+ * branch, so reads never take more than that many of the process's prepared-statement names
+ * (which the writes, Prisma and the compiled dashboard reads share).
  */
 export function readSql(branches: ReadonlySet<string>): string {
   const unknown = [...branches].filter((b) => !BRANCHES.has(b));
@@ -242,6 +245,7 @@ export function readSql(branches: ReadonlySet<string>): string {
   const id = names.join(' ');
   let text = READ_TEXTS.get(id);
   if (text === undefined) {
+    if (READ_TEXTS.size >= READ_TEXT_LIMIT) return READ_TEXTS.get(EVERY_BRANCH)!;
     text = `WITH l AS MATERIALIZED (
       SELECT * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
         AS l("n", "entity", "key", "value", "studentKey", "classKey", "classValue"))
@@ -250,6 +254,9 @@ export function readSql(branches: ReadonlySet<string>): string {
   }
   return text;
 }
+export const READ_TEXT_LIMIT = 256;
+const EVERY_BRANCH = READ_BRANCHES.join(' ');
+readSql(new Set(READ_BRANCHES)); // the text past the limit, made first
 
 /**
  * Reads, for each record, every parent it refers to (by its unique key) and every stored row
