@@ -224,7 +224,17 @@ for (const entity of Object.keys(ENTITIES) as EntityType[]) {
   }
 }
 export const READ_BRANCHES: readonly string[] = [...BRANCHES.keys()];
-const READ_TEXTS = new Map<string, string>();
+export const READ_TEXT_LIMIT = 256;
+
+function readText(names: readonly string[]): string {
+  return `WITH l AS MATERIALIZED (
+      SELECT * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+        AS l("n", "entity", "key", "value", "studentKey", "classKey", "classValue"))
+    ${names.map((name) => BRANCHES.get(name)).join('\n    UNION ALL ')}`;
+}
+const EVERY_BRANCH = readText(READ_BRANCHES);
+/** By the names of their branches, joined. */
+const READ_TEXTS = new Map([[READ_BRANCHES.join(' '), EVERY_BRANCH]]);
 
 /**
  * Every lookup of a round in one statement: the branches of the entities and keys it looks up,
@@ -239,24 +249,16 @@ const READ_TEXTS = new Map<string, string>();
  * (which the writes, Prisma and the compiled dashboard reads share).
  */
 export function readSql(branches: ReadonlySet<string>): string {
-  const unknown = [...branches].filter((b) => !BRANCHES.has(b));
-  if (unknown.length) throw new Error(`read: no lookup by ${unknown.join(', ')}`);
   const names = READ_BRANCHES.filter((name) => branches.has(name));
+  if (names.length !== branches.size) throw new Error(`read: no lookup by ${[...branches].filter((b) => !BRANCHES.has(b)).join(', ')}`);
   const id = names.join(' ');
   let text = READ_TEXTS.get(id);
   if (text === undefined) {
-    if (READ_TEXTS.size >= READ_TEXT_LIMIT) return READ_TEXTS.get(EVERY_BRANCH)!;
-    text = `WITH l AS MATERIALIZED (
-      SELECT * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-        AS l("n", "entity", "key", "value", "studentKey", "classKey", "classValue"))
-    ${names.map((name) => BRANCHES.get(name)).join('\n    UNION ALL ')}`;
-    READ_TEXTS.set(id, text);
+    if (READ_TEXTS.size >= READ_TEXT_LIMIT) return EVERY_BRANCH;
+    READ_TEXTS.set(id, (text = readText(names)));
   }
   return text;
 }
-export const READ_TEXT_LIMIT = 256;
-const EVERY_BRANCH = READ_BRANCHES.join(' ');
-readSql(new Set(READ_BRANCHES)); // the text past the limit, made first
 
 /**
  * Reads, for each record, every parent it refers to (by its unique key) and every stored row
