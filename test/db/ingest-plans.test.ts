@@ -9,28 +9,23 @@
  * students whether its tables were analysed with them or never (gradeRounds). Counted by Postgres
  * itself (pg_stat_user_tables / pg_stat_user_indexes); the pool's sessions are ended to flush them.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { zohoNotificationEvents, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
-import { useFreshDatabase } from '../support/database.js';
-import { paymentEvent } from '../support/webhooks.js';
+import { useFreshDatabase, useOtherConnection } from '../support/database.js';
+import { paymentEvent, studentEvent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const ingestor = new Ingestor();
 const UNRELATED = 3000;
 const PROBED_INDEXES = ['ParkedEvent_pkey', 'ParkedEvent_tenantId_awaiting_idx', 'SyncEvent_pkey', 'SyncEvent_tenantId_idempotencyKey_key'];
 
-let other: pg.Client;
-beforeAll(async () => {
-  other = new pg.Client({ connectionString: database.url });
-  await other.connect();
-});
+const other = useOtherConnection(database);
 
 /** Empty event tables analysed as such: statistics that say both are empty. */
 async function emptyAnalysed() {
-  await other.query('DELETE FROM "SyncEvent"'); // parked rows go with their log rows
-  await other.query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
+  await other().query('DELETE FROM "SyncEvent"'); // parked rows go with their log rows
+  await other().query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
 }
 
 /**
@@ -41,7 +36,7 @@ async function addUnrelatedParked(fetches = false) {
   const payload = fetches
     ? { kind: 'zoho-fetch', module: 'BTEC_Students', recordId: '1', operation: 'update', channelId: 'c', serverTime: '1' }
     : { kind: 'moodle', body: {} };
-  await other.query(
+  await other().query(
     `WITH s AS (
        INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "status")
        SELECT gen_random_uuid(), 'default', 'unrelated-' || gen_random_uuid(), 'ZOHO', $2, 'PARKED' FROM generate_series(1, $1::int) g
@@ -51,27 +46,16 @@ async function addUnrelatedParked(fetches = false) {
     [UNRELATED, fetches ? 'BTEC_Students' : 'BTEC_Payments', fetches ? 'zoho-fetch' : null, JSON.stringify(payload)],
   );
 }
-afterAll(() => other.end());
 
 /** Ends every other session of the test database (their statistics are flushed as they exit). */
 async function endPoolSessions() {
-  await other.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  await other().query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
   for (let i = 0; i < 200; i++) {
-    const { rows } = await other.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    const { rows } = await other().query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
     if (rows[0].n === 0) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('the pool sessions did not end');
-}
-
-function studentEvent(zohoId: string, notificationId: string) {
-  return {
-    notification_id: notificationId,
-    module: 'BTEC_Students',
-    operation: 'insert',
-    record_id: zohoId,
-    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Plan Probe', Status: 'Active', Modified_Time: '2026-02-13T10:05:00+03:00' },
-  };
 }
 
 /** A payment parked, its student releasing it, the student again (DUPLICATE); `tag` makes the ids. Returns the payment's Zoho id. */
@@ -81,14 +65,14 @@ async function parkReleaseDuplicate(tag: string): Promise<string> {
   const paymentId = `9398830099${digits.padStart(6, '0')}002`;
   const [payment] = zohoWebhookEvents(paymentEvent(studentId, paymentId, '5.00', '2026-02-13T10:00:00+03:00'));
   expect((await ingestor.ingest('default', payment!)).status).toBe('PARKED');
-  const [student] = zohoWebhookEvents(studentEvent(studentId, `plan-probe-${tag}`));
+  const [student] = zohoWebhookEvents(studentEvent(studentId, { notificationId: `plan-probe-${tag}` }));
   expect((await ingestor.ingest('default', student!)).status).toBe('CREATED');
   expect((await ingestor.ingest('default', student!)).status).toBe('DUPLICATE');
   return paymentId;
 }
 
 async function paymentStatus(paymentId: string) {
-  return (await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, [paymentId])).rows;
+  return (await other().query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, [paymentId])).rows;
 }
 
 describe('ingest lookups with statistics of empty tables', () => {
@@ -100,16 +84,16 @@ describe('ingest lookups with statistics of empty tables', () => {
     for (const round of ['a', 'b']) expect(await paymentStatus(await parkReleaseDuplicate(`${n}${round}`))).toEqual([{ status: 'CREATED' }]);
     await addUnrelatedParked();
     // This session's own reads and writes so far must not reach the counters after the reset.
-    await other.query('SELECT pg_stat_force_next_flush()');
-    await other.query('SELECT pg_stat_reset()');
+    await other().query('SELECT pg_stat_force_next_flush()');
+    await other().query('SELECT pg_stat_reset()');
     const probed = await parkReleaseDuplicate(`${n}c`);
 
     await endPoolSessions();
-    await other.query('SELECT pg_stat_clear_snapshot()');
-    const { rows: tables } = await other.query(
+    await other().query('SELECT pg_stat_clear_snapshot()');
+    const { rows: tables } = await other().query(
       `SELECT relname, seq_scan::int, coalesce(idx_tup_fetch, 0)::int AS fetched FROM pg_stat_user_tables WHERE relname IN ('ParkedEvent', 'SyncEvent') ORDER BY relname`,
     );
-    const { rows: indexes } = await other.query(
+    const { rows: indexes } = await other().query(
       `SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE relname IN ('ParkedEvent', 'SyncEvent') AND idx_tup_read > 0 ORDER BY indexrelname`,
     );
     // Sanity: the ingest's statements were counted at all.
@@ -133,7 +117,7 @@ describe('ingest lookups with statistics of empty tables', () => {
     // fence took it, and read the 3,000 callbacks of the backlog below on each resolve).
     await emptyAnalysed();
     await addUnrelatedParked();
-    await other.query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
+    await other().query('VACUUM (ANALYZE) "ParkedEvent", "SyncEvent"');
     const resolve = async (n: string) => {
       const zohoId = `93988300990000${n}`;
       const [event] = zohoNotificationEvents({ server_time: 1718117126473, module: 'BTEC_Students', ids: [zohoId], operation: 'update', channel_id: '1000000068001' });
@@ -145,13 +129,13 @@ describe('ingest lookups with statistics of empty tables', () => {
     // Planned (and kept by the connection) while ParkedEvent looks empty; then the backlog appears.
     for (const n of ['11', '12']) await resolve(n);
     await addUnrelatedParked(true);
-    await other.query('SELECT pg_stat_force_next_flush()');
-    await other.query('SELECT pg_stat_reset()');
+    await other().query('SELECT pg_stat_force_next_flush()');
+    await other().query('SELECT pg_stat_reset()');
     await resolve('13');
 
     await endPoolSessions();
-    await other.query('SELECT pg_stat_clear_snapshot()');
-    const { rows } = await other.query(
+    await other().query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await other().query(
       `SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE relname = 'ParkedEvent' AND idx_scan > 0 ORDER BY indexrelname`,
     );
     // The resolve found its callback by syncEventId; the awaiting index served only the lookups of
@@ -172,7 +156,7 @@ describe('ingest lookups with statistics of empty tables', () => {
 
 /** The read model's tables that have column statistics (ANALYZE ran on them). */
 async function readModelStatistics(): Promise<string[]> {
-  const { rows } = await other.query(`SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('Grade', 'LearningOutcome', 'Student') ORDER BY tablename`);
+  const { rows } = await other().query(`SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('Grade', 'LearningOutcome', 'Student') ORDER BY tablename`);
   return rows.map((r) => r.tablename);
 }
 
@@ -190,7 +174,7 @@ async function gradeRounds(statistics: 'analysed' | 'never analysed', tags: [str
   await endPoolSessions();
   await emptyAnalysed();
   const addUnrelatedGrades = async () => {
-    await other.query(
+    await other().query(
       `WITH s AS (
          INSERT INTO "Student" ("id", "tenantId", "zohoId", "fullName")
          SELECT gen_random_uuid(), 'default', $2 || g, 'Unrelated' FROM generate_series(1, $1::int) g RETURNING "id", "zohoId"),
@@ -202,10 +186,10 @@ async function gradeRounds(statistics: 'analysed' | 'never analysed', tags: [str
   };
   if (statistics === 'analysed') {
     await addUnrelatedGrades();
-    await other.query('VACUUM (ANALYZE) "Grade", "LearningOutcome", "Student"');
+    await other().query('VACUUM (ANALYZE) "Grade", "LearningOutcome", "Student"');
   } else {
     // Whatever the server's autovacuum setting, nothing analyses them during the test.
-    await other.query(`ALTER TABLE "Grade" SET (autovacuum_enabled = off); ALTER TABLE "LearningOutcome" SET (autovacuum_enabled = off); ALTER TABLE "Student" SET (autovacuum_enabled = off)`);
+    await other().query(`ALTER TABLE "Grade" SET (autovacuum_enabled = off); ALTER TABLE "LearningOutcome" SET (autovacuum_enabled = off); ALTER TABLE "Student" SET (autovacuum_enabled = off)`);
     expect(await readModelStatistics(), 'the read model was analysed already').toEqual([]);
   }
   const grade = (tag: string, studentId: string, modified: string, outcomes: string[]) => ({
@@ -222,7 +206,7 @@ async function gradeRounds(statistics: 'analysed' | 'never analysed', tags: [str
     const studentId = `93988300996${tag}`;
     const [parked] = zohoWebhookEvents(grade(tag, studentId, '2026-02-13T10:00:00+03:00', ['A.P1', 'A.M1', 'A.D1']));
     expect(await ingestor.ingest('default', parked!)).toMatchObject({ status: 'PARKED' });
-    const [student] = zohoWebhookEvents(studentEvent(studentId, `plan-grade-student-${tag}`));
+    const [student] = zohoWebhookEvents(studentEvent(studentId, { notificationId: `plan-grade-student-${tag}` }));
     expect(await ingestor.ingest('default', student!)).toMatchObject({ status: 'CREATED' });
     // Newer, with other outcomes: the stored ones are replaced.
     const [updated] = zohoWebhookEvents(grade(tag, studentId, '2026-02-14T10:00:00+03:00', ['A.P1', 'B.P2']));
@@ -231,7 +215,7 @@ async function gradeRounds(statistics: 'analysed' | 'never analysed', tags: [str
   };
   // Read by this session after the counters are taken (its own reads would count too).
   const outcomes = async (tag: string) =>
-    (await other.query(`SELECT l."code" FROM "LearningOutcome" l JOIN "Grade" g ON g."id" = l."gradeId" WHERE g."zohoId" = $1 ORDER BY l."position"`, [`93988300995${tag}`])).rows.map(
+    (await other().query(`SELECT l."code" FROM "LearningOutcome" l JOIN "Grade" g ON g."id" = l."gradeId" WHERE g."zohoId" = $1 ORDER BY l."position"`, [`93988300995${tag}`])).rows.map(
       (r) => r.code,
     );
   for (const tag of tags.slice(0, 2)) {
@@ -240,17 +224,17 @@ async function gradeRounds(statistics: 'analysed' | 'never analysed', tags: [str
   }
   if (statistics === 'never analysed') await addUnrelatedGrades();
   await addUnrelatedParked();
-  await other.query('SELECT pg_stat_force_next_flush()');
-  await other.query('SELECT pg_stat_reset()');
+  await other().query('SELECT pg_stat_force_next_flush()');
+  await other().query('SELECT pg_stat_reset()');
   await round(tags[2]);
   if (statistics === 'never analysed') expect(await readModelStatistics(), 'the read model was analysed meanwhile').toEqual([]);
 
   await endPoolSessions();
-  await other.query('SELECT pg_stat_clear_snapshot()');
-  const { rows: tables } = await other.query(
+  await other().query('SELECT pg_stat_clear_snapshot()');
+  const { rows: tables } = await other().query(
     `SELECT relname, seq_scan::int, coalesce(idx_tup_fetch, 0)::int AS fetched FROM pg_stat_user_tables WHERE seq_scan > 0 OR idx_scan > 0 ORDER BY relname`,
   );
-  const { rows: indexes } = await other.query(`SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY indexrelname`);
+  const { rows: indexes } = await other().query(`SELECT indexrelname AS index, idx_tup_read::int AS read FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY indexrelname`);
   expect(tables.map((t) => t.relname)).toEqual(expect.arrayContaining(['Grade', 'LearningOutcome', 'ParkedEvent', 'Student', 'SyncEvent']));
   for (const t of tables) expect(t.seq_scan, `${t.relname} sequential scans`).toBe(0);
   for (const t of tables) expect(t.fetched, t.relname).toBeLessThan(40);

@@ -4,23 +4,17 @@
  * The texts are read here as the ingest's transactions send them; their plans' nodes are counted
  * by EXPLAIN of the prepared text, generic and with the ingest's planner settings (sql.ts).
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { READ_BRANCHES, READ_TEXT_LIMIT, readSql } from '../../src/ingest/store.js';
-import { recordStatements, useFreshDatabase } from '../support/database.js';
-import { paymentEvent } from '../support/webhooks.js';
+import { recordStatements, useFreshDatabase, useOtherConnection } from '../support/database.js';
+import { paymentEvent, studentEvent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const ingestor = new Ingestor();
 
-let other: pg.Client;
-beforeAll(async () => {
-  other = new pg.Client({ connectionString: database.url });
-  await other.connect();
-});
-afterAll(() => other.end());
+const other = useOtherConnection(database);
 
 const isRead = (text: string) => text.trimStart().startsWith('WITH l AS MATERIALIZED');
 /** The read's branches, as `Entity|key`. */
@@ -33,29 +27,19 @@ async function readsOf(event: object): Promise<string[]> {
   return statements.filter(isRead);
 }
 
-function studentEvent(zohoId: string) {
-  return {
-    notification_id: `read-student-${zohoId}`,
-    module: 'BTEC_Students',
-    operation: 'insert',
-    record_id: zohoId,
-    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Read Probe', Status: 'Active', Modified_Time: '2026-02-13T10:05:00+03:00' },
-  };
-}
-
 /** Nodes of the generic plan Postgres makes for a read's text, with the ingest's planner settings. */
 async function planNodes(text: string): Promise<number> {
-  await other.query('BEGIN');
+  await other().query('BEGIN');
   try {
-    await other.query("SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL random_page_cost = 1.1");
-    await other.query(`PREPARE read_probe AS ${text}`);
+    await other().query("SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL random_page_cost = 1.1");
+    await other().query(`PREPARE read_probe AS ${text}`);
     const arrays = Array.from({ length: 7 }, () => "'{}'");
-    const { rows } = await other.query(`EXPLAIN (FORMAT JSON) EXECUTE read_probe('default', ${arrays.join(', ')})`);
+    const { rows } = await other().query(`EXPLAIN (FORMAT JSON) EXECUTE read_probe('default', ${arrays.join(', ')})`);
     const count = (node: { Plans?: unknown[] }): number => 1 + (node.Plans ?? []).reduce<number>((n, child) => n + count(child as { Plans?: unknown[] }), 0);
     return count(rows[0]['QUERY PLAN'][0].Plan);
   } finally {
-    await other.query('ROLLBACK');
-    await other.query('DEALLOCATE ALL');
+    await other().query('ROLLBACK');
+    await other().query('DEALLOCATE ALL');
   }
 }
 
@@ -74,6 +58,10 @@ describe('a round reads with the branches its lookups use', () => {
     expect(READ_BRANCHES).toHaveLength(16);
     const [payment, all] = [await planNodes(paymentRead!), await planNodes(readSql(new Set(READ_BRANCHES)))];
     expect(payment * 5).toBeLessThanOrEqual(all);
+  });
+
+  it('a lookup by a key no branch reads is refused, not read as found nowhere', () => {
+    expect(() => readSql(new Set(['Student|zohoId', 'Grade|moodleUserId']))).toThrow('read: no lookup by Grade|moodleUserId');
   });
 
   it(`past ${READ_TEXT_LIMIT} sets of branches, a new set reads with every branch (the process's statement names are shared)`, () => {

@@ -9,7 +9,7 @@ import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor, type CommittedBatch, type IngestResult, type RetryReason } from '../../src/ingest/pipeline.js';
 import type { KeyedEvent } from '../../src/ingest/raw-event.js';
 import { recordStatements, useFreshDatabase } from '../support/database.js';
-import { paymentEvent } from '../support/webhooks.js';
+import { paymentEvent, studentEvent as zohoStudent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const ingestor = new Ingestor();
@@ -33,15 +33,8 @@ const zohoEvent = (body: unknown) => zohoWebhookEvents(body)[0]!;
 const zid = () => `93988400${String(++sequence).padStart(11, '0')}`;
 const at = (minutes: number) => new Date(Date.UTC(2026, 2, 1, 9, minutes)).toISOString().replace('.000Z', '+00:00');
 
-function studentEvent(zohoId: string, name: string, modified: string) {
-  return zohoEvent({
-    notification_id: `gc-student-${zohoId}-${++sequence}`,
-    module: 'BTEC_Students',
-    operation: 'update',
-    record_id: zohoId,
-    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: name, Status: 'Active', Modified_Time: modified },
-  });
-}
+const studentEvent = (zohoId: string, name: string, modified: string) =>
+  zohoEvent(zohoStudent(zohoId, { fullName: name, modified, notificationId: `gc-student-${zohoId}-${++sequence}`, operation: 'update' }));
 
 function enrollmentEvent(zohoId: string, studentZohoId: string, classZohoId: string, modified: string) {
   return zohoEvent({

@@ -5,35 +5,22 @@
  * here is a throughput regression. Plus the lock the claim statement now takes itself: a concurrent event
  * about the same record still waits for it.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventLogId } from '../../src/ingest/batch.js';
 import { moodleEvent, zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
-import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { recordStatements, useFreshDatabase, useOtherConnection } from '../support/database.js';
 import { someoneWaitsFor } from '../support/postgres.js';
-import { paymentEvent } from '../support/webhooks.js';
+import { paymentEvent, studentEvent as zohoStudent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const ingestor = new Ingestor();
 
-let other: pg.Client;
-beforeAll(async () => {
-  other = new pg.Client({ connectionString: database.url });
-  await other.connect();
-});
-afterAll(() => other.end());
+const other = useOtherConnection(database);
 
 let sequence = 0;
-function studentEvent(zohoId: string, name: string, modified: string, notificationId = `stmt-${zohoId}-${++sequence}`) {
-  return {
-    notification_id: notificationId,
-    module: 'BTEC_Students',
-    operation: 'insert',
-    record_id: zohoId,
-    data: { id: zohoId, Name: 'STU-7001', Full_Name: name, Status: 'Active', Modified_Time: modified },
-  };
-}
+const studentEvent = (zohoId: string, name: string, modified: string, notificationId = `stmt-${zohoId}-${++sequence}`) =>
+  zohoStudent(zohoId, { fullName: name, modified, notificationId });
 
 async function ingest(body: unknown, sender: 'zoho' | 'moodle' = 'zoho') {
   const [event] = sender === 'zoho' ? zohoWebhookEvents(body) : [moodleEvent(body)];
@@ -78,7 +65,7 @@ describe('statements per event', () => {
     const created = await ingest(body, 'moodle');
     // BEGIN, claim + locks, read (student, course, own rows), INSERT grade + outcome + its learning outcomes + lookup, COMMIT
     expect({ status: created.status, statements: created.statements }).toEqual({ status: 'CREATED', statements: 5 });
-    const { rows } = await other.query(
+    const { rows } = await other().query(
       `SELECT l."code", l."position", l."achieved" FROM "LearningOutcome" l JOIN "Grade" g ON g.id = l."gradeId" WHERE g."compositeKey" = $1 ORDER BY l."position"`,
       ['00042_77001'],
     );
@@ -99,12 +86,12 @@ describe('statements per event', () => {
     // releases in turn: nothing), the locks of both, read, INSERT + outcome + lookup, the payment's
     // read, INSERT + its outcome + unpark + lookup, COMMIT
     expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 8 });
-    const { rows } = await other.query(
+    const { rows } = await other().query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
       ['9398830077000000012'],
     );
     expect(rows).toEqual([{ amount: '20.00', zohoId: studentId }]);
-    expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
+    expect((await other().query(`SELECT status::text FROM "SyncEvent" WHERE "recordId" = $1`, ['9398830077000000012'])).rows).toEqual([{ status: 'CREATED' }]);
   });
 
   /** A registration parked awaiting its program, a payment of it parked awaiting the registration; returns the program's event. */
@@ -130,7 +117,7 @@ describe('statements per event', () => {
   }
 
   async function chainStatuses(ids: string[]) {
-    const { rows } = await other.query(`SELECT "recordId", status::text FROM "SyncEvent" WHERE "recordId" = ANY($1) ORDER BY "recordId"`, [ids]);
+    const { rows } = await other().query(`SELECT "recordId", status::text FROM "SyncEvent" WHERE "recordId" = ANY($1) ORDER BY "recordId"`, [ids]);
     return rows;
   }
 
@@ -138,7 +125,7 @@ describe('statements per event', () => {
     const ids = ['9398830077000000071', '9398830077000000072', '9398830077000000073', '9398830077000000074'];
     const [, programId, registrationId, paymentId] = ids;
     const programEvent = await parkChain(ids);
-    const { rows: parked } = await other.query(`SELECT "awaiting", "recordKeys" FROM "ParkedEvent" WHERE "awaiting" IN ($1, $2) ORDER BY "createdAt"`, [
+    const { rows: parked } = await other().query(`SELECT "awaiting", "recordKeys" FROM "ParkedEvent" WHERE "awaiting" IN ($1, $2) ORDER BY "createdAt"`, [
       `Program:zohoId:${programId}`,
       `Registration:zohoId:${registrationId}`,
     ]);
@@ -164,7 +151,7 @@ describe('statements per event', () => {
     const ids = ['9398830077000000081', '9398830077000000082', '9398830077000000083', '9398830077000000084'];
     const [, programId, registrationId, paymentId] = ids;
     const programEvent = await parkChain(ids);
-    await other.query(`UPDATE "ParkedEvent" SET "recordKeys" = '{}' WHERE "awaiting" = $1`, [`Program:zohoId:${programId}`]);
+    await other().query(`UPDATE "ParkedEvent" SET "recordKeys" = '{}' WHERE "awaiting" = $1`, [`Program:zohoId:${programId}`]);
 
     const program = await ingest(programEvent);
     expect({ status: program.status, statements: program.statements }).toEqual({ status: 'CREATED', statements: 11 });
@@ -181,12 +168,12 @@ describe('statements per event', () => {
     const [event] = zohoWebhookEvents(paymentEvent(studentId, '9398830077000000032', '30.00', '2026-02-13T10:00:00+03:00'));
     // What another gateway instance leaves behind: the log row and the parked row (the parsed
     // record stays in that instance's memory).
-    const { rows: [log] } = await other.query(
+    const { rows: [log] } = await other().query(
       `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
        VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'PARKED') RETURNING "id"`,
       [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
     );
-    await other.query(
+    await other().query(
       `INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`,
       [log.id, `Student:zohoId:${studentId}`, JSON.stringify(event!.raw)],
     );
@@ -197,15 +184,15 @@ describe('statements per event', () => {
     expect({ status: parent.status, statements: parent.statements }).toEqual({ status: 'CREATED', statements: 10 });
     expect(parent.sql.filter((sql) => /^\s*WITH RECURSIVE tree/.test(sql))).toHaveLength(1);
     expect(parent.sql.filter((sql) => /SELECT p."syncEventId", p."payload" FROM/.test(sql))).toHaveLength(1);
-    const { rows } = await other.query(
+    const { rows } = await other().query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
       ['9398830077000000032'],
     );
     expect(rows).toEqual([{ amount: '30.00', zohoId: studentId }]);
-    expect((await other.query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([
+    expect((await other().query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([
       { status: 'CREATED', message: `applied after Student with zohoId ${studentId} arrived` },
     ]);
-    expect((await other.query(`SELECT count(*)::int AS n FROM "ParkedEvent" WHERE "syncEventId" = $1`, [log.id])).rows).toEqual([{ n: 0 }]);
+    expect((await other().query(`SELECT count(*)::int AS n FROM "ParkedEvent" WHERE "syncEventId" = $1`, [log.id])).rows).toEqual([{ n: 0 }]);
   });
 
   it('an attempt that parked and rolled back leaves nothing cached: the key parked later (by another instance, another payload) applies as stored', async () => {
@@ -213,26 +200,26 @@ describe('statements per event', () => {
     const paymentId = '9398830077000000052';
     const [event] = zohoWebhookEvents(paymentEvent(studentId, paymentId, '51.00', '2026-02-13T10:00:00+03:00'));
     // The commit fails after the payment parked (a deferred trigger refuses its parked row).
-    await other.query(`CREATE FUNCTION refuse_park() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'park refused at commit'; END $$`);
-    await other.query(`CREATE CONSTRAINT TRIGGER refuse_park AFTER INSERT ON "ParkedEvent" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_park()`);
+    await other().query(`CREATE FUNCTION refuse_park() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'park refused at commit'; END $$`);
+    await other().query(`CREATE CONSTRAINT TRIGGER refuse_park AFTER INSERT ON "ParkedEvent" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_park()`);
     try {
       await expect(ingestor.ingest('default', event!)).rejects.toThrow(/park refused at commit/);
     } finally {
-      await other.query('DROP TRIGGER refuse_park ON "ParkedEvent"; DROP FUNCTION refuse_park()');
+      await other().query('DROP TRIGGER refuse_park ON "ParkedEvent"; DROP FUNCTION refuse_park()');
     }
     // Another instance parks the same key (so the same log id) with a different amount.
     const stored = { ...event!.raw, data: { ...(event!.raw as { data: Record<string, unknown> }).data, Amount: '52.00' } };
-    await other.query(
+    await other().query(
       `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
        VALUES ($1, 'default', $2, 'ZOHO', $3, $4, $5, 'PARKED')`,
       [eventLogId('default', event!.idempotencyKey), event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
     );
-    await other.query(
+    await other().query(
       `INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`,
       [eventLogId('default', event!.idempotencyKey), `Student:zohoId:${studentId}`, JSON.stringify(stored)],
     );
     expect((await ingest(studentEvent(studentId, 'Releases The Stored One', '2026-02-13T10:05:00+03:00'))).status).toBe('CREATED');
-    const { rows } = await other.query(`SELECT "amount"::text FROM "Payment" WHERE "zohoId" = $1`, [paymentId]);
+    const { rows } = await other().query(`SELECT "amount"::text FROM "Payment" WHERE "zohoId" = $1`, [paymentId]);
     expect(rows).toEqual([{ amount: '52.00' }]);
   });
 
@@ -240,18 +227,18 @@ describe('statements per event', () => {
     const [event] = zohoWebhookEvents(studentEvent('9398830077000000061', 'Twin Of Another Instance', '2026-02-13T10:00:00+03:00'));
     const id = eventLogId('default', event!.idempotencyKey);
     // Another instance's claim of the same key, not committed yet: this claim waits for it.
-    await other.query('BEGIN');
-    await other.query(
+    await other().query('BEGIN');
+    await other().query(
       `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
        VALUES ($1, 'default', $2, 'ZOHO', $3, $4, $5, 'PARKED')`,
       [id, event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
     );
     const pending = recordStatements(database, () => ingestor.ingest('default', event!));
     try {
-      await someoneWaitsFor(other, 'transactionid');
-      await other.query(`UPDATE "SyncEvent" SET "status" = 'CREATED' WHERE "id" = $1`, [id]);
+      await someoneWaitsFor(other(), 'transactionid');
+      await other().query(`UPDATE "SyncEvent" SET "status" = 'CREATED' WHERE "id" = $1`, [id]);
     } finally {
-      await other.query('COMMIT');
+      await other().query('COMMIT');
     }
     const { result, statements } = await pending;
     expect({ status: result.status, eventId: result.eventId, message: result.message }).toEqual({
@@ -266,7 +253,7 @@ describe('statements per event', () => {
   it('a duplicate of an event logged under a random id (as before ids were derived from the key): found by key, one statement more', async () => {
     const body = studentEvent('9398830077000000041', 'Logged Long Ago', '2026-02-13T10:00:00+03:00');
     const [event] = zohoWebhookEvents(body);
-    const { rows: [log] } = await other.query(
+    const { rows: [log] } = await other().query(
       `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
        VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'CREATED') RETURNING "id"`,
       [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
@@ -279,22 +266,22 @@ describe('statements per event', () => {
     });
     // BEGIN, claim (its look-up by id finds nothing), the look-up by key, COMMIT.
     expect(statements).toHaveLength(4);
-    expect((await other.query(`SELECT count(*)::int AS n FROM "SyncEvent" WHERE "idempotencyKey" = $1`, [event!.idempotencyKey])).rows).toEqual([{ n: 1 }]);
+    expect((await other().query(`SELECT count(*)::int AS n FROM "SyncEvent" WHERE "idempotencyKey" = $1`, [event!.idempotencyKey])).rows).toEqual([{ n: 1 }]);
   });
 
   it('the claim takes the record’s entity lock: an event about a locked record waits for it', async () => {
     const zohoId = '9398830077000000021';
-    await other.query('BEGIN');
-    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended('default|Student:zohoId:${zohoId}', 0))`);
+    await other().query('BEGIN');
+    await other().query(`SELECT pg_advisory_xact_lock(hashtextextended('default|Student:zohoId:${zohoId}', 0))`);
     let settled = false;
     const pending = ingest(studentEvent(zohoId, 'Waits For The Lock', '2026-02-13T10:00:00+03:00')).finally(() => {
       settled = true;
     });
     try {
-      await someoneWaitsFor(other, 'advisory');
+      await someoneWaitsFor(other(), 'advisory');
       expect(settled).toBe(false);
     } finally {
-      await other.query('COMMIT');
+      await other().query('COMMIT');
     }
     expect((await pending).status).toBe('CREATED');
   });

@@ -4,39 +4,25 @@
  * while an event about the child held the child's lock and waited for the parent's → 40P01.
  * Here a second connection plays that event, lock by lock, so the interleaving is exact.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import { LockBusyError, TransactionLocks } from '../../src/ingest/locks.js';
 import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { createTestApp } from '../support/app.js';
-import { recordStatements, useFreshDatabase } from '../support/database.js';
+import { recordStatements, useFreshDatabase, useOtherConnection } from '../support/database.js';
 import { someoneWaitsFor } from '../support/postgres.js';
-import { paymentEvent, postWebhook } from '../support/webhooks.js';
+import { paymentEvent, postWebhook, studentEvent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 const { app } = createTestApp();
 const ingestor = new Ingestor();
 
-let other: pg.Client;
-beforeAll(async () => {
-  other = new pg.Client({ connectionString: database.url });
-  await other.connect();
-});
-afterAll(() => other.end());
+const other = useOtherConnection(database);
 
 const lockOf = (key: string) => `SELECT pg_advisory_xact_lock(hashtextextended('default|${key}', 0))`;
 
-function studentEvent(zohoId: string, modified: string) {
-  return {
-    notification_id: `lock-student-${zohoId}`,
-    module: 'BTEC_Students',
-    operation: 'insert',
-    record_id: zohoId,
-    data: { id: zohoId, Name: 'STU-9001', Full_Name: 'Lock Order', Status: 'Active', Modified_Time: modified },
-  };
-}
+const lockStudent = (zohoId: string, modified: string) => studentEvent(zohoId, { fullName: 'Lock Order', modified, notificationId: `lock-student-${zohoId}` });
 
 describe('releasing parked events', () => {
   it('a concurrent event about the parked child never deadlocks with the parent that releases it', async () => {
@@ -47,25 +33,25 @@ describe('releasing parked events', () => {
 
     // The other connection is an event about the payment: it has the payment's lock ("Payment:…"
     // sorts before "Student:…") and is about to ask for the student's.
-    await other.query('BEGIN');
-    await other.query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
-    await other.query(lockOf(`Payment:zohoId:${paymentId}`));
+    await other().query('BEGIN');
+    await other().query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
+    await other().query(lockOf(`Payment:zohoId:${paymentId}`));
 
-    const student = postWebhook(app, 'zoho', studentEvent(studentId, '2026-02-13T10:05:00+03:00'));
-    await someoneWaitsFor(other, 'advisory');
+    const student = postWebhook(app, 'zoho', lockStudent(studentId, '2026-02-13T10:05:00+03:00'));
+    await someoneWaitsFor(other(), 'advisory');
     // Before the fix the student's transaction held Student:… here and waited for Payment:… → 40P01.
-    await expect(other.query(lockOf(`Student:zohoId:${studentId}`))).resolves.toBeDefined();
-    await other.query('COMMIT');
+    await expect(other().query(lockOf(`Student:zohoId:${studentId}`))).resolves.toBeDefined();
+    await other().query('COMMIT');
 
     const reply = await student;
     expect(reply.status).toBe(200);
     expect(reply.body.results?.[0]?.status).toBe('CREATED');
-    const { rows } = await other.query(
+    const { rows } = await other().query(
       `SELECT p."amount"::text, s."zohoId" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = $1`,
       [paymentId],
     );
     expect(rows).toEqual([{ amount: '120.00', zohoId: studentId }]);
-    expect((await other.query('SELECT count(*)::int AS n FROM "ParkedEvent"')).rows[0].n).toBe(0);
+    expect((await other().query('SELECT count(*)::int AS n FROM "ParkedEvent"')).rows[0].n).toBe(0);
   });
 
   it('a duplicate of a parked event locks no row: the transaction releasing that event is not blocked by it', async () => {
@@ -77,15 +63,15 @@ describe('releasing parked events', () => {
 
     // The other connection plays the transaction releasing the parked payment: it holds an
     // entity lock the batch below waits for, and then writes the parked event's outcome.
-    await other.query('BEGIN');
-    await other.query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
-    await other.query(lockOf('Payment:zohoId:9398830099000000022'));
+    await other().query('BEGIN');
+    await other().query("SET LOCAL deadlock_timeout = '20ms'"); // if a cycle forms, this side detects it
+    await other().query(lockOf('Payment:zohoId:9398830099000000022'));
     // One batch: the parked payment's duplicate, and an event that waits for the held lock.
     const batch = recordStatements(database, () => ingestor.ingestEvents('default', [parkedPayment!, other2!]));
-    await someoneWaitsFor(other, 'advisory');
+    await someoneWaitsFor(other(), 'advisory');
     // A claim that locked the duplicate's original (ON CONFLICT DO UPDATE) made this wait for it → 40P01.
-    await expect(other.query('UPDATE "SyncEvent" SET "message" = \'released elsewhere\' WHERE "id" = $1', [parked.eventId])).resolves.toBeDefined();
-    await other.query('COMMIT');
+    await expect(other().query('UPDATE "SyncEvent" SET "message" = \'released elsewhere\' WHERE "id" = $1', [parked.eventId])).resolves.toBeDefined();
+    await other().query('COMMIT');
 
     const { result: results, statements } = await batch;
     // One attempt: had the batch's side been the deadlock's victim, it would have been retried (a second claim).
@@ -103,33 +89,33 @@ describe('releasing parked events', () => {
     const studentId = '9398830099000000031';
     const [foreseenId, unforeseenId] = ['9398830099000000032', '9398830099000000033'];
     expect((await ingestor.ingest('default', zohoWebhookEvents(paymentEvent(studentId, foreseenId, '32.00', '2026-02-13T10:00:00+03:00'))[0]!)).status).toBe('PARKED');
-    await other.query('BEGIN');
-    await other.query(lockOf(`Student:zohoId:${studentId}`));
+    await other().query('BEGIN');
+    await other().query(lockOf(`Student:zohoId:${studentId}`));
     // The claim finds the first payment parked; the sorted lock call then waits for the student's lock.
     const heard: string[] = [];
     const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
-    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(studentEvent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
-    await someoneWaitsFor(other, 'advisory');
+    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(lockStudent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
+    await someoneWaitsFor(other(), 'advisory');
     // Another instance parks a second payment of that student meanwhile (log row and parked row).
     const [event] = zohoWebhookEvents(paymentEvent(studentId, unforeseenId, '33.00', '2026-02-13T10:00:00+03:00'));
-    const { rows: [log] } = await other.query(
+    const { rows: [log] } = await other().query(
       `INSERT INTO "SyncEvent" ("id", "tenantId", "idempotencyKey", "source", "module", "operation", "recordId", "status")
        VALUES (gen_random_uuid(), 'default', $1, 'ZOHO', $2, $3, $4, 'PARKED') RETURNING "id"`,
       [event!.idempotencyKey, event!.module, event!.operation, event!.recordId],
     );
-    await other.query(`INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`, [
+    await other().query(`INSERT INTO "ParkedEvent" ("id", "tenantId", "syncEventId", "awaiting", "payload") VALUES (gen_random_uuid(), 'default', $1, $2, $3)`, [
       log.id,
       `Student:zohoId:${studentId}`,
       JSON.stringify(event!.raw),
     ]);
-    await other.query('COMMIT');
+    await other().query('COMMIT');
 
     const { result, statements } = await student;
     expect(result.status).toBe('CREATED');
     expect(heard).toEqual(['BTEC_Students CREATED', 'BTEC_Payments CREATED', 'BTEC_Payments CREATED']);
     // The student's read; the foreseen payment's, sent with the student's write; the other's, in its round.
     expect(statements.filter((sql) => sql.startsWith('WITH l AS MATERIALIZED'))).toHaveLength(3);
-    const { rows } = await other.query(
+    const { rows } = await other().query(
       `SELECT p."zohoId", p."amount"::text, s."zohoId" AS "student" FROM "Payment" p JOIN "Student" s ON s.id = p."studentId" WHERE p."zohoId" = ANY($1) ORDER BY p."zohoId"`,
       [[foreseenId, unforeseenId]],
     );
@@ -137,7 +123,7 @@ describe('releasing parked events', () => {
       { zohoId: foreseenId, amount: '32.00', student: studentId },
       { zohoId: unforeseenId, amount: '33.00', student: studentId },
     ]);
-    expect((await other.query(`SELECT status::text FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([{ status: 'CREATED' }]);
+    expect((await other().query(`SELECT status::text FROM "SyncEvent" WHERE "id" = $1`, [log.id])).rows).toEqual([{ status: 'CREATED' }]);
   });
 
   it('a foreseen child dealt with elsewhere before the write: its read, sent with the write, goes unused and nothing applies twice', async () => {
@@ -147,15 +133,15 @@ describe('releasing parked events', () => {
     expect(parked.status).toBe('PARKED');
     // The other connection plays a transaction that deals with the parked payment while the
     // student's transaction, which found it parked, waits for its lock.
-    await other.query('BEGIN');
-    await other.query(lockOf(`Payment:zohoId:${paymentId}`));
+    await other().query('BEGIN');
+    await other().query(lockOf(`Payment:zohoId:${paymentId}`));
     const heard: string[] = [];
     const off = ingestor.onOutcomes((outcomes) => void heard.push(...outcomes.map((o) => `${o.module} ${o.status}`)));
-    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(studentEvent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
-    await someoneWaitsFor(other, 'advisory');
-    await other.query(`DELETE FROM "ParkedEvent" WHERE "syncEventId" = $1`, [parked.eventId]);
-    await other.query(`UPDATE "SyncEvent" SET "status" = 'REJECTED', "message" = 'dealt with elsewhere' WHERE "id" = $1`, [parked.eventId]);
-    await other.query('COMMIT');
+    const student = recordStatements(database, () => ingestor.ingest('default', zohoWebhookEvents(lockStudent(studentId, '2026-02-13T10:05:00+03:00'))[0]!)).finally(off);
+    await someoneWaitsFor(other(), 'advisory');
+    await other().query(`DELETE FROM "ParkedEvent" WHERE "syncEventId" = $1`, [parked.eventId]);
+    await other().query(`UPDATE "SyncEvent" SET "status" = 'REJECTED', "message" = 'dealt with elsewhere' WHERE "id" = $1`, [parked.eventId]);
+    await other().query('COMMIT');
 
     const { result, statements } = await student;
     expect(result.status).toBe('CREATED');
@@ -164,14 +150,14 @@ describe('releasing parked events', () => {
     expect(statements.filter((sql) => sql.startsWith('WITH l AS MATERIALIZED'))).toHaveLength(2);
     expect(statements.filter((sql) => /^COMMIT/.test(sql))).toHaveLength(1);
     // The unused read did not cost the commit: the student is stored.
-    expect((await other.query(`SELECT count(*)::int AS n FROM "Student" WHERE "zohoId" = $1`, [studentId])).rows).toEqual([{ n: 1 }]);
-    expect((await other.query(`SELECT count(*)::int AS n FROM "Payment" WHERE "zohoId" = $1`, [paymentId])).rows).toEqual([{ n: 0 }]);
-    expect((await other.query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [parked.eventId])).rows).toEqual([{ status: 'REJECTED', message: 'dealt with elsewhere' }]);
+    expect((await other().query(`SELECT count(*)::int AS n FROM "Student" WHERE "zohoId" = $1`, [studentId])).rows).toEqual([{ n: 1 }]);
+    expect((await other().query(`SELECT count(*)::int AS n FROM "Payment" WHERE "zohoId" = $1`, [paymentId])).rows).toEqual([{ n: 0 }]);
+    expect((await other().query(`SELECT status::text, message FROM "SyncEvent" WHERE "id" = $1`, [parked.eventId])).rows).toEqual([{ status: 'REJECTED', message: 'dealt with elsewhere' }]);
   });
 
   it('a lock needed after others are held is only tried: taken elsewhere, the transaction is retried', async () => {
-    await other.query('BEGIN');
-    await other.query(lockOf('Payment:zohoId:held-elsewhere'));
+    await other().query('BEGIN');
+    await other().query(lockOf('Payment:zohoId:held-elsewhere'));
     try {
       const attempt = sqlTransaction(async (tx) => {
         const locks = new TransactionLocks(tx, 'default');
@@ -180,7 +166,7 @@ describe('releasing parked events', () => {
       });
       await expect(attempt).rejects.toBeInstanceOf(LockBusyError);
     } finally {
-      await other.query('COMMIT');
+      await other().query('COMMIT');
     }
     // Released, the same locks are taken (and re-taking held ones is free).
     const statements = await sqlTransaction(async (tx) => {

@@ -15,7 +15,7 @@ import { Prisma } from '../../src/generated/prisma/client.js';
 import { zohoWebhookEvents } from '../../src/ingest/envelopes.js';
 import { Ingestor } from '../../src/ingest/pipeline.js';
 import { useFreshDatabase } from '../support/database.js';
-import { paymentEvent } from '../support/webhooks.js';
+import { paymentEvent, studentEvent as zohoStudent } from '../support/webhooks.js';
 
 const database = useFreshDatabase();
 let counter: SqlCounter;
@@ -40,16 +40,8 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; statements
   return { result, statements: total, roundTrips, kinds: byKind };
 }
 
-function studentEvent(zohoId: string) {
-  const [event] = zohoWebhookEvents({
-    notification_id: `round-trip-student-${zohoId}`,
-    module: 'BTEC_Students',
-    operation: 'insert',
-    record_id: zohoId,
-    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: 'Round Trip', Status: 'Active', Modified_Time: '2026-02-13T10:00:00+03:00' },
-  });
-  return event!;
-}
+const studentEvent = (zohoId: string) =>
+  zohoWebhookEvents(zohoStudent(zohoId, { fullName: 'Round Trip', modified: '2026-02-13T10:00:00+03:00', notificationId: `round-trip-student-${zohoId}` }))[0]!;
 
 describe('round trips', () => {
   it("a transaction's BEGIN travels with its first statement", async () => {

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { useDatabase, type Db } from '../../src/db/client.js';
 import { onStatement } from '../../src/db/sql.js';
@@ -40,4 +41,21 @@ export async function recordStatements<T>(database: TestDatabase, fn: () => Prom
   const result = await fn();
   const statements = [...database.statements];
   return { result, statements };
+}
+
+/**
+ * A connection of the test file's own to its database, beside the app's pool (another writer
+ * holding locks, EXPLAIN, statistics): opened before the file's tests, ended after them.
+ */
+export function useOtherConnection(database: TestDatabase): () => pg.Client {
+  let client: pg.Client | undefined;
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+  });
+  afterAll(() => client?.end());
+  return () => {
+    if (!client) throw new Error('useOtherConnection: used outside the tests');
+    return client;
+  };
 }

@@ -42,3 +42,21 @@ export function paymentEvent(studentZohoId: string, paymentZohoId: string, amoun
     },
   };
 }
+
+/**
+ * A Zoho BTEC_Students record event for a student (by Zoho id); a new notification id each call
+ * unless `notificationId` is given (the same one twice is a DUPLICATE).
+ */
+export function studentEvent(
+  zohoId: string,
+  { fullName = 'Test Student', modified = '2026-02-13T10:05:00+03:00', notificationId, operation = 'insert' }: { fullName?: string; modified?: string; notificationId?: string; operation?: 'insert' | 'update' } = {},
+) {
+  sequence += 1;
+  return {
+    notification_id: notificationId ?? `test-student-${Date.now()}-${sequence}`,
+    module: 'BTEC_Students',
+    operation,
+    record_id: zohoId,
+    data: { id: zohoId, Name: `STU-${zohoId.slice(-4)}`, Full_Name: fullName, Status: 'Active', Modified_Time: modified },
+  };
+}
